@@ -1,0 +1,144 @@
+"""The configuration schema: typed dataclasses every composed config is checked against.
+
+Hydra composes YAML from ``conf/``; :func:`validate` then merges each section into its
+schema so that a misspelt key (``trainer.epoch=3``) or a wrong type (``trainer.epochs=ten``)
+stops the run before anything is built, with a message that names the key.
+The model section is checked against the dataclass its builder registered, so each model
+family accepts exactly its own options.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from artgenre.errors import ConfigError
+
+
+@dataclass
+class DataConfig:
+    name: str = "synthetic"  # dataset kind: best_artworks | synthetic
+    root: Optional[str] = None  # unpacked Kaggle archive (or where the synthetic set is cached)
+    image_size: int = 384
+    val_fraction: float = 0.15
+    artists: Optional[list[str]] = None  # None: the study's ten
+    normalize: bool = True  # False reproduces the study (no normalisation)
+    augment: str = "none"  # none | basic (random resized crop + horizontal flip)
+    # synthetic set only
+    synthetic_scale: float = 0.25  # fraction of the real class sizes
+    synthetic_seed: int = 0
+
+
+@dataclass
+class OptimConfig:
+    name: str = "adamw"  # adamw | sgd
+    lr: float = 8e-4
+    weight_decay: float = 0.01
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
+    eps: float = 1e-8
+    momentum: float = 0.9
+    nesterov: bool = False
+
+
+@dataclass
+class SchedConfig:
+    name: str = "constant"  # constant | cosine
+    warmup_epochs: float = 0.0
+    min_lr: float = 0.0
+    interval: str = "step"  # step | epoch: when the learning rate changes
+
+
+@dataclass
+class TrainerConfig:
+    epochs: int = 50
+    batch_size: int = 32  # per process
+    num_workers: int = 4
+    seed: int = 9
+    device: str = "auto"  # auto | cpu | cuda
+    precision: str = "fp32"  # fp32 | bf16 | fp16 (autocast; CUDA only)
+    label_smoothing: float = 0.0
+    grad_clip: Optional[float] = None
+    resume: Optional[str] = "auto"  # auto | PATH to a checkpoint | null (start afresh)
+    progress: bool = True  # tqdm bar per epoch on rank 0
+    deterministic: bool = False
+    max_steps_per_epoch: Optional[int] = None  # cap for smoke tests; None = whole epoch
+
+
+SECTION_SCHEMAS: dict[str, type] = {
+    "data": DataConfig,
+    "optim": OptimConfig,
+    "sched": SchedConfig,
+    "trainer": TrainerConfig,
+}
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "data.name": ("best_artworks", "synthetic"),
+    "data.augment": ("none", "basic"),
+    "optim.name": ("adamw", "sgd"),
+    "sched.name": ("constant", "cosine"),
+    "sched.interval": ("step", "epoch"),
+    "trainer.device": ("auto", "cpu", "cuda"),
+    "trainer.precision": ("fp32", "bf16", "fp16"),
+}
+
+TOP_LEVEL_KEYS = {"model", *SECTION_SCHEMAS}
+
+
+def _merge(schema: type, section: Any, prefix: str) -> DictConfig:
+    try:
+        return OmegaConf.merge(OmegaConf.structured(schema), section)
+    except OmegaConfBaseException as e:
+        key = f"{prefix}.{e.full_key}" if getattr(e, "full_key", None) else prefix
+        reason = str(e).splitlines()[0]
+        raise ConfigError(f"bad config value at '{key}': {reason}") from None
+
+
+def validate(cfg: DictConfig) -> DictConfig:
+    """Return ``cfg`` checked and typed against the schema, or raise ConfigError."""
+    from artgenre.models import model_schema  # the registry knows each model's options
+
+    cfg = OmegaConf.create(OmegaConf.to_container(cfg, resolve=True))
+    unknown = set(cfg.keys()) - TOP_LEVEL_KEYS
+    if unknown:
+        raise ConfigError(f"unknown top-level config key(s): {', '.join(sorted(unknown))}")
+    checked = {name: _merge(schema, cfg.get(name, {}), name) for name, schema in SECTION_SCHEMAS.items()}
+
+    if "model" not in cfg or "name" not in cfg.model:
+        raise ConfigError("no model chosen: add model=<name> (e.g. model=resnet50)")
+    model_name = cfg.model.name
+    try:
+        schema = model_schema(model_name)
+    except KeyError as e:
+        raise ConfigError(str(e.args[0])) from None
+    options = OmegaConf.to_container(cfg.model)
+    options.pop("name")
+    checked["model"] = _merge(schema, options, "model")
+    checked["model"] = OmegaConf.merge({"name": model_name}, checked["model"])
+
+    out = OmegaConf.create({k: checked[k] for k in ("model", *SECTION_SCHEMAS)})
+    for key, allowed in CHOICES.items():
+        value = OmegaConf.select(out, key)
+        if value not in allowed:
+            raise ConfigError(f"'{key}' is {value!r}; choose one of: {', '.join(allowed)}")
+    _check_ranges(out)
+    OmegaConf.set_struct(out, True)
+    return out
+
+
+def _check_ranges(cfg: DictConfig) -> None:
+    rules = [
+        ("trainer.epochs", cfg.trainer.epochs >= 1, "must be at least 1"),
+        ("trainer.batch_size", cfg.trainer.batch_size >= 1, "must be at least 1"),
+        ("trainer.num_workers", cfg.trainer.num_workers >= 0, "must be 0 or more"),
+        ("data.image_size", cfg.data.image_size >= 8, "must be at least 8"),
+        ("data.val_fraction", 0.0 < cfg.data.val_fraction < 1.0, "must be between 0 and 1"),
+        ("optim.lr", cfg.optim.lr > 0, "must be positive"),
+        ("optim.betas", len(cfg.optim.betas) == 2, "needs two values, e.g. [0.9,0.999]"),
+        ("sched.warmup_epochs", cfg.sched.warmup_epochs >= 0, "must be 0 or more"),
+    ]
+    for key, ok, why in rules:
+        if not ok:
+            raise ConfigError(f"'{key}' = {OmegaConf.select(cfg, key)} {why}")

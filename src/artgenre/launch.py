@@ -1,0 +1,63 @@
+"""What every entry point does before Hydra starts: agree on a run directory, quiet rank > 0.
+
+Hydra names the run directory after the clock. Under torchrun each rank would read its
+own clock and could land in a different folder, so rank 0's time stamp is broadcast and
+the config's ``${run_stamp:}`` resolver returns it on every rank. Ranks other than 0
+neither save Hydra's config files nor configure its log file; only rank 0 writes.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import sys
+from typing import Callable
+
+from omegaconf import OmegaConf
+
+from artgenre import distributed
+from artgenre.errors import ArtgenreError
+
+STAMP_ENV = "ARTGENRE_RUN_STAMP"
+
+
+def run_stamp() -> str:
+    """The run's time stamp: $ARTGENRE_RUN_STAMP when set (by rank 0 or by a job script), else now."""
+    if not os.environ.get(STAMP_ENV):
+        os.environ[STAMP_ENV] = datetime.datetime.now().strftime("%Y-%m-%d/%H-%M-%S")
+    return os.environ[STAMP_ENV]
+
+
+if not OmegaConf.has_resolver("run_stamp"):
+    OmegaConf.register_new_resolver("run_stamp", run_stamp)
+
+
+def prepare() -> distributed.DistInfo:
+    info = distributed.init()
+    if info.distributed:
+        os.environ[STAMP_ENV] = str(distributed.broadcast_object(run_stamp()))
+        if not info.is_main:
+            sys.argv += ["hydra.output_subdir=null", "hydra/job_logging=none", "hydra/hydra_logging=none"]
+    return info
+
+
+def user_message(e: BaseException) -> str:
+    """The last line of an error raised inside a DataLoader worker, or the message itself."""
+    text = str(e)
+    if "Original Traceback" in text:  # DataLoader re-raises worker errors with the traceback as text
+        text = text.strip().splitlines()[-1].split(": ", 1)[-1]
+    return text
+
+
+def guarded(fn: Callable[[], object]) -> Callable[[], object]:
+    """Run ``fn``; an ArtgenreError ends the process with its message alone (rank 0 prints)."""
+
+    def wrapper() -> object:
+        try:
+            return fn()
+        except ArtgenreError as e:
+            if distributed.env_info().is_main:
+                print(f"error: {user_message(e)}", file=sys.stderr, flush=True)
+            sys.exit(2)
+
+    return wrapper

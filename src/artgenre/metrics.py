@@ -1,0 +1,53 @@
+"""Per-epoch metrics: one CSV row per epoch (flushed at once) and one console table row."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+COLUMNS = [
+    "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_acc_balanced",
+    "epoch_time_s", "train_time_s", "val_time_s", "lr", "train_images_per_s", "n_train", "n_val",
+]
+
+# (column, header, width, format) of the console table
+TABLE = [
+    ("epoch", "epoch", 6, "{:d}"), ("train_loss", "train loss", 10, "{:.4f}"), ("train_acc", "train acc", 9, "{:.2f}"),
+    ("val_loss", "val loss", 9, "{:.4f}"), ("val_acc", "val acc", 8, "{:.2f}"),
+    ("val_acc_balanced", "val bal", 8, "{:.2f}"), ("lr", "lr", 9, "{:.2e}"),
+    ("epoch_time_s", "time s", 7, "{:.1f}"), ("train_images_per_s", "img/s", 7, "{:.1f}"),
+]
+
+
+class MetricsCSV:
+    """metrics.csv in the run folder; each row reaches the disk before the next epoch starts."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def rewrite(self, rows: Iterable[dict[str, Any]]) -> None:
+        """Write the header and ``rows`` (the history a resumed run carries in its checkpoint)."""
+        tmp = self.path.with_suffix(".csv.tmp")
+        with tmp.open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=COLUMNS)
+            writer.writeheader()
+            writer.writerows(rows)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+
+    def append(self, row: dict[str, Any]) -> None:
+        with self.path.open("a", newline="") as f:
+            csv.DictWriter(f, fieldnames=COLUMNS).writerow(row)
+            f.flush()
+            os.fsync(f.fileno())
+
+
+def table_header() -> str:
+    return " ".join(f"{title:>{w}}" for _, title, w, _ in TABLE)
+
+
+def table_row(row: dict[str, Any]) -> str:
+    return " ".join(f"{fmt.format(row[key]):>{w}}" for key, _, w, fmt in TABLE)

@@ -1,0 +1,209 @@
+"""A Vision Transformer written out in full, as a newcomer would want to read one.
+
+An image is cut into square patches; each patch becomes a token (a vector of
+``embed_dim`` numbers); a learned "class" token is put in front; a learned position
+embedding tells the network where each patch came from; a stack of pre-norm
+Transformer blocks mixes the tokens; the class token's final state is classified.
+
+Parameter names and layout follow timm's ``VisionTransformer`` (``cls_token``,
+``pos_embed``, ``patch_embed.proj``, ``blocks.N.attn.qkv`` ...), so a timm ViT state_dict
+loads into this model strictly and gives the same logits (tests/test_vit.py proves it).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class PatchEmbed(nn.Module):
+    """Cut the image into patches and project each one to a token: one strided convolution."""
+
+    def __init__(self, patch_size: int, in_chans: int, embed_dim: int) -> None:
+        super().__init__()
+        self.patch_size = patch_size
+        self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)
+
+    def forward(self, images: Tensor) -> Tensor:
+        h, w = images.shape[-2:]
+        if h % self.patch_size or w % self.patch_size:
+            raise ValueError(f"image size {h}x{w} is not a multiple of the patch size {self.patch_size}")
+        x = self.proj(images)  # (B, C, H/p, W/p)
+        return x.flatten(2).transpose(1, 2)  # (B, tokens, C)
+
+
+class Attention(nn.Module):
+    """Multi-head self-attention: every token looks at every other token."""
+
+    def __init__(self, dim: int, num_heads: int, attn_drop: float = 0.0, proj_drop: float = 0.0) -> None:
+        super().__init__()
+        if dim % num_heads:
+            raise ValueError(f"embed_dim {dim} is not divisible by num_heads {num_heads}")
+        self.num_heads = num_heads
+        self.qkv = nn.Linear(dim, dim * 3)  # queries, keys and values in one matrix product
+        self.attn_drop = attn_drop
+        self.proj = nn.Linear(dim, dim)
+        self.proj_drop = nn.Dropout(proj_drop)
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, n, c = x.shape
+        qkv = self.qkv(x).reshape(b, n, 3, self.num_heads, c // self.num_heads)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each (B, heads, tokens, head_dim)
+        # softmax(q k^T / sqrt(head_dim)) v, fused where the hardware allows
+        x = F.scaled_dot_product_attention(q, k, v, dropout_p=self.attn_drop if self.training else 0.0)
+        x = x.transpose(1, 2).reshape(b, n, c)
+        return self.proj_drop(self.proj(x))
+
+
+class Mlp(nn.Module):
+    def __init__(self, dim: int, hidden: int, drop: float = 0.0) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden, dim)
+        self.drop = nn.Dropout(drop)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
+
+
+class DropPath(nn.Module):
+    """Stochastic depth: in training, skip a residual branch for a random subset of samples."""
+
+    def __init__(self, p: float = 0.0) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.p == 0.0 or not self.training:
+            return x
+        keep = 1.0 - self.p
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
+        return x * mask / keep  # rescale so the expected value is unchanged
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
+
+
+class Block(nn.Module):
+    """Pre-norm Transformer block: x + Attention(LN(x)), then x + MLP(LN(x))."""
+
+    def __init__(self, dim: int, num_heads: int, mlp_ratio: float, drop: float, drop_path: float) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.attn = Attention(dim, num_heads, proj_drop=drop)
+        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        self.mlp = Mlp(dim, int(dim * mlp_ratio), drop)
+        self.drop_path = DropPath(drop_path)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = x + self.drop_path(self.attn(self.norm1(x)))
+        return x + self.drop_path(self.mlp(self.norm2(x)))
+
+
+class VisionTransformer(nn.Module):
+    """ViT with a class token and a learned position embedding (Dosovitskiy et al. 2021)."""
+
+    pretrained_cfg = {"mean": IMAGENET_MEAN, "std": IMAGENET_STD}
+
+    def __init__(
+        self,
+        image_size: int | tuple[int, int] = 224,
+        patch_size: int = 16,
+        num_classes: int = 1000,
+        embed_dim: int = 768,
+        depth: int = 12,
+        num_heads: int = 12,
+        mlp_ratio: float = 4.0,
+        dropout: float = 0.0,
+        drop_path_rate: float = 0.0,
+        in_chans: int = 3,
+    ) -> None:
+        super().__init__()
+        h, w = (image_size, image_size) if isinstance(image_size, int) else image_size
+        if h % patch_size or w % patch_size:
+            raise ValueError(f"image size {h}x{w} is not a multiple of patch_size {patch_size}")
+        self.num_classes = num_classes
+        self.grid_size = (h // patch_size, w // patch_size)
+        num_patches = self.grid_size[0] * self.grid_size[1]
+
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
+        self.pos_embed = nn.Parameter(torch.zeros(1, num_patches + 1, embed_dim))
+        self.patch_embed = PatchEmbed(patch_size, in_chans, embed_dim)
+        self.pos_drop = nn.Dropout(dropout)
+        # stochastic depth grows linearly with depth: later blocks are skipped more often
+        rates = torch.linspace(0, drop_path_rate, depth).tolist()
+        self.blocks = nn.Sequential(*[Block(embed_dim, num_heads, mlp_ratio, dropout, r) for r in rates])
+        self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
+        self.head = nn.Linear(embed_dim, num_classes) if num_classes > 0 else nn.Identity()
+        self._init_weights()
+
+    def _init_weights(self) -> None:
+        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        nn.init.normal_(self.cls_token, std=1e-6)
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.trunc_normal_(m.weight, std=0.02)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+            elif isinstance(m, nn.LayerNorm):
+                nn.init.ones_(m.weight)
+                nn.init.zeros_(m.bias)
+        # the patch projection is a linear map of flattened patches: initialise it like one
+        w = self.patch_embed.proj.weight
+        nn.init.trunc_normal_(w.view(w.shape[0], -1), std=0.02)
+
+    def no_weight_decay(self) -> set[str]:
+        return {"cls_token", "pos_embed"}
+
+    def get_classifier(self) -> nn.Module:
+        return self.head
+
+    def reset_classifier(self, num_classes: int) -> None:
+        self.num_classes = num_classes
+        dim = self.norm.normalized_shape[0]
+        self.head = nn.Linear(dim, num_classes) if num_classes > 0 else nn.Identity()
+
+    def forward_features(self, images: Tensor) -> Tensor:
+        x = self.patch_embed(images)
+        cls = self.cls_token.expand(x.shape[0], -1, -1)
+        x = torch.cat([cls, x], dim=1)
+        x = self.pos_drop(x + self._pos_embed_for(images.shape[-2:]))
+        return self.norm(self.blocks(x))
+
+    def forward_head(self, tokens: Tensor) -> Tensor:
+        return self.head(tokens[:, 0])  # the class token summarises the image
+
+    def forward(self, images: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(images))
+
+    def _pos_embed_for(self, hw: torch.Size) -> Tensor:
+        p = self.patch_embed.patch_size
+        grid = (hw[0] // p, hw[1] // p)
+        if grid == self.grid_size:
+            return self.pos_embed
+        return resize_pos_embed(self.pos_embed, self.grid_size, grid)
+
+
+def resize_pos_embed(pos_embed: Tensor, old_grid: tuple[int, int], new_grid: tuple[int, int]) -> Tensor:
+    """Bicubically resize the patch part of a (1, 1 + H*W, C) position embedding; keep the class token's."""
+    cls, grid = pos_embed[:, :1], pos_embed[:, 1:]
+    c = grid.shape[-1]
+    grid = grid.reshape(1, old_grid[0], old_grid[1], c).permute(0, 3, 1, 2)
+    grid = F.interpolate(grid, size=new_grid, mode="bicubic", align_corners=False)
+    grid = grid.permute(0, 2, 3, 1).reshape(1, new_grid[0] * new_grid[1], c)
+    return torch.cat([cls, grid], dim=1)
+
+
+def grid_of(num_tokens: int) -> tuple[int, int]:
+    """The square grid of a (1 + H*W)-token embedding: 197 -> (14, 14)."""
+    side = math.isqrt(num_tokens - 1)
+    if side * side != num_tokens - 1:
+        raise ValueError(f"{num_tokens - 1} patch tokens do not form a square grid")
+    return side, side

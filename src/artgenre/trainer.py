@@ -1,0 +1,249 @@
+"""fit(): wire data, model, optimizer, checkpoints and metrics together, then run the epochs.
+
+Read top to bottom: set up the processes and the device, index and split the data,
+build the model and its optimizer, resume if a checkpoint says so, then per epoch train,
+evaluate every validation image once, log one exact row and save the checkpoints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import functools
+import logging
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+
+from artgenre import checkpoint, distributed
+from artgenre.data import load_image_set
+from artgenre.data.artworks import ImageSet
+from artgenre.data.dataset import ImageListDataset
+from artgenre.data.sampler import EvalShardSampler, TrainShardSampler
+from artgenre.data.split import stratified_split
+from artgenre.data.transforms import build_transform
+from artgenre.engine import StepContext, evaluate, train_one_epoch
+from artgenre.errors import CheckpointError, ConfigError
+from artgenre.metrics import MetricsCSV, table_header, table_row
+from artgenre.models import build_model, normalization
+from artgenre.optim import build_optimizer, build_scheduler
+
+log = logging.getLogger("artgenre")
+
+# checkpoint entries that must agree with the run that resumes from it
+COMPATIBILITY_KEYS = ("model", "data.name", "data.image_size", "data.artists", "data.val_fraction", "trainer.seed")
+
+
+@dataclass
+class Data:
+    train: DataLoader
+    val: DataLoader
+    train_sampler: TrainShardSampler
+    classes: list[str]
+    n_train: int
+    n_val: int
+
+
+def select_device(name: str, info: distributed.DistInfo) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("trainer.device=cuda but no CUDA device is visible; use trainer.device=cpu")
+    if name == "cuda" or (name == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda", info.local_rank % torch.cuda.device_count())
+    return torch.device("cpu")
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def autocast_for(device: torch.device, precision: str):
+    if precision == "fp32" or device.type != "cuda":
+        return contextlib.nullcontext
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return functools.partial(torch.autocast, device_type="cuda", dtype=dtype)
+
+
+def write_split_csv(path: Path, records, split: list[str]) -> None:
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["path", "artist", "label", "class_name", "split"])
+        for r, s in zip(records, split):
+            w.writerow([r.path, r.artist, r.label, r.class_name, s])
+
+
+def index_data(cfg: DictConfig, info: distributed.DistInfo, run_dir: Path) -> tuple[ImageSet, list[str]]:
+    """The image list and its train/val split; rank 0 records both in split.csv."""
+    image_set = load_image_set(cfg.data)
+    split = stratified_split([r.label for r in image_set.records], cfg.data.val_fraction, cfg.trainer.seed)
+    if info.is_main:
+        write_split_csv(run_dir / "split.csv", image_set.records, split)
+    return image_set, split
+
+
+def build_loaders(
+    cfg: DictConfig, info: distributed.DistInfo, image_set: ImageSet, split: list[str], mean, std, device: torch.device
+) -> Data:
+    def dataset(which: str, train: bool) -> ImageListDataset:
+        chosen = [r for r, s in zip(image_set.records, split) if s == which]
+        tf = build_transform(cfg.data.image_size, mean, std, cfg.data.normalize, cfg.data.augment, train)
+        return ImageListDataset(image_set.root, [r.path for r in chosen], [r.label for r in chosen], tf)
+
+    train_ds, val_ds = dataset("train", True), dataset("val", False)
+    bs = cfg.trainer.batch_size
+    train_sampler = TrainShardSampler(len(train_ds), info.rank, info.world_size, cfg.trainer.seed, bs)
+    loader = functools.partial(DataLoader, batch_size=bs, num_workers=cfg.trainer.num_workers,
+                               pin_memory=device.type == "cuda")
+    return Data(
+        train=loader(train_ds, sampler=train_sampler),
+        val=loader(val_ds, sampler=EvalShardSampler(len(val_ds), info.rank, info.world_size)),
+        train_sampler=train_sampler,
+        classes=image_set.classes,
+        n_train=len(train_ds),
+        n_val=len(val_ds),
+    )
+
+
+def model_options(cfg: DictConfig) -> dict[str, Any]:
+    options = OmegaConf.to_container(cfg.model, resolve=True)
+    options.pop("name")
+    return options
+
+
+def resume_path(cfg: DictConfig, run_dir: Path) -> Optional[Path]:
+    setting = cfg.trainer.resume
+    if setting in (None, "", "none", "null", "false"):
+        return None
+    if setting == "auto":
+        last = run_dir / "checkpoints" / "last.pt"
+        return last if last.is_file() else None
+    path = Path(setting).expanduser()
+    if not path.is_file():
+        raise CheckpointError(f"trainer.resume={setting}: no such checkpoint file")
+    return path
+
+
+def check_compatible(saved: DictConfig, cfg: DictConfig, path: Path) -> None:
+    for key in COMPATIBILITY_KEYS:
+        old, new = OmegaConf.select(saved, key), OmegaConf.select(cfg, key)
+        if old != new:
+            raise CheckpointError(
+                f"cannot resume from {path}: it was trained with {key}={old}, this run has {key}={new}. "
+                "Start a new run directory (hydra.run.dir=...) or pass trainer.resume=null to start afresh."
+            )
+
+
+def fit(cfg: DictConfig, run_dir: Path) -> float:
+    """Train as configured; return the best validation accuracy (percent)."""
+    info = distributed.init()
+    device = select_device(cfg.trainer.device, info)
+    if cfg.trainer.deterministic:
+        torch.use_deterministic_algorithms(True, warn_only=True)
+    if info.is_main:
+        (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+
+    image_set, split = index_data(cfg, info, run_dir)
+    seed_everything(cfg.trainer.seed)  # same initial weights on every rank (DDP also broadcasts rank 0's)
+    model = build_model(cfg.model.name, len(image_set.classes), cfg.data.image_size, **model_options(cfg))
+    mean, std = normalization(model)
+    data = build_loaders(cfg, info, image_set, split, mean, std, device)
+    model.to(device)
+
+    optimizer = build_optimizer(model, cfg.optim)
+    scheduler = build_scheduler(optimizer, cfg.sched, cfg.trainer.epochs, len(data.train))
+    scaler = torch.amp.GradScaler("cuda") if cfg.trainer.precision == "fp16" and device.type == "cuda" else None
+
+    start_epoch, best_acc, best_epoch, history = 0, -1.0, 0, []
+    metrics_csv = MetricsCSV(run_dir / "metrics.csv")
+    resume = resume_path(cfg, run_dir)
+    if resume is not None:
+        state = checkpoint.load(resume)
+        check_compatible(OmegaConf.create(state["config"]), cfg, resume)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        if scaler is not None and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+        start_epoch, best_acc, best_epoch = state["epoch"], state["best_val_acc"], state["best_epoch"]
+        history = state["history"]
+        rngs = state.get("rng", [])
+        if len(rngs) == info.world_size:
+            checkpoint.set_rng_state(rngs[info.rank])
+    if info.is_main:
+        metrics_csv.rewrite(history)  # a resumed run continues its rows; nothing is repeated
+
+    n_params = sum(p.numel() for p in model.parameters())
+    if info.is_main:
+        log.info(
+            f"model {cfg.model.name}: {n_params / 1e6:.2f} M parameters, input {cfg.data.image_size}px, "
+            f"{len(data.classes)} classes | device {device} x {info.world_size} process(es), "
+            f"batch {cfg.trainer.batch_size} per process | train {data.n_train} / val {data.n_val} images | "
+            f"run dir {run_dir}"
+        )
+        if resume is not None:
+            log.info(f"resumed from {resume} after epoch {start_epoch}")
+    if start_epoch >= cfg.trainer.epochs:
+        if info.is_main:
+            log.info(f"nothing to do: {start_epoch} of {cfg.trainer.epochs} epochs already finished")
+        return best_acc
+
+    ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
+        if info.distributed else model
+    autocast = autocast_for(device, cfg.trainer.precision)
+    ctx = StepContext(
+        device=device, autocast=autocast, scaler=scaler, label_smoothing=cfg.trainer.label_smoothing,
+        grad_clip=cfg.trainer.grad_clip, step_scheduler=scheduler if cfg.sched.interval == "step" else None,
+    )
+    progress = info.is_main and cfg.trainer.progress
+    if info.is_main:
+        log.info(table_header())
+
+    for epoch in range(start_epoch, cfg.trainer.epochs):
+        # each epoch's randomness follows from (seed, epoch, rank) alone, so a resumed run repeats it
+        seed_everything(cfg.trainer.seed + 1000 * (epoch + 1) + info.rank)
+        data.train_sampler.set_epoch(epoch)
+        lr = optimizer.param_groups[0]["lr"]
+        tic = time.perf_counter()
+        train = train_one_epoch(ddp, data.train, optimizer, ctx, data.train_sampler.num_real, progress,
+                                desc=f"epoch {epoch + 1}/{cfg.trainer.epochs}")
+        val = evaluate(model, data.val, device, len(data.classes), autocast, progress)
+        if cfg.sched.interval == "epoch":
+            scheduler.step()
+        row = {
+            "epoch": epoch + 1, "train_loss": train["loss"], "train_acc": train["acc"],
+            "val_loss": val["loss"], "val_acc": val["acc"], "val_acc_balanced": val["acc_balanced"],
+            "epoch_time_s": time.perf_counter() - tic, "train_time_s": train["seconds"],
+            "val_time_s": val["seconds"], "lr": lr, "train_images_per_s": train["n"] / max(train["seconds"], 1e-9),
+            "n_train": train["n"], "n_val": val["n"],
+        }
+        history.append(row)
+        improved = val["acc"] > best_acc
+        if improved:
+            best_acc, best_epoch = val["acc"], epoch + 1
+        rngs = distributed.all_gather_object(checkpoint.rng_state())
+        if info.is_main:
+            state = {
+                "format": checkpoint.FORMAT_VERSION, "epoch": epoch + 1, "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict() if scaler is not None else None,
+                "best_val_acc": best_acc, "best_epoch": best_epoch, "history": history, "rng": rngs,
+                "classes": data.classes, "config": OmegaConf.to_container(cfg, resolve=True),
+            }
+            last = run_dir / "checkpoints" / "last.pt"
+            checkpoint.atomic_save(state, last)
+            if improved:
+                checkpoint.atomic_copy(last, run_dir / "checkpoints" / "best.pt")
+            metrics_csv.append(row)
+            log.info(table_row(row))
+    if info.is_main:
+        log.info(f"best val acc {best_acc:.2f}% at epoch {best_epoch}; metrics in {run_dir / 'metrics.csv'}")
+    return best_acc
