@@ -81,12 +81,10 @@ def write_split_csv(path: Path, records, split: list[str]) -> None:
             w.writerow([r.path, r.artist, r.label, r.class_name, s])
 
 
-def index_data(cfg: DictConfig, info: distributed.DistInfo, run_dir: Path) -> tuple[ImageSet, list[str]]:
-    """The image list and its train/val split; rank 0 records both in split.csv."""
+def index_data(cfg: DictConfig) -> tuple[ImageSet, list[str]]:
+    """The image list and its train/val split, the same on every rank and in every later run."""
     image_set = load_image_set(cfg.data)
     split = stratified_split([r.label for r in image_set.records], cfg.data.val_fraction, cfg.trainer.seed)
-    if info.is_main:
-        write_split_csv(run_dir / "split.csv", image_set.records, split)
     return image_set, split
 
 
@@ -151,7 +149,9 @@ def fit(cfg: DictConfig, run_dir: Path) -> float:
     if info.is_main:
         (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
 
-    image_set, split = index_data(cfg, info, run_dir)
+    image_set, split = index_data(cfg)
+    if info.is_main:
+        write_split_csv(run_dir / "split.csv", image_set.records, split)
     seed_everything(cfg.trainer.seed)  # same initial weights on every rank (DDP also broadcasts rank 0's)
     model = build_model(cfg.model.name, len(image_set.classes), cfg.data.image_size, **model_options(cfg))
     mean, std = normalization(model)

@@ -16,7 +16,8 @@ from typing import Any, Callable, Optional
 
 from torch import nn
 
-from artgenre.models.vit import IMAGENET_MEAN, IMAGENET_STD, VisionTransformer
+from artgenre.models.layers import IMAGENET_MEAN, IMAGENET_STD
+from artgenre.models.vit import VisionTransformer
 
 Builder = Callable[[Any, int, int], nn.Module]
 
@@ -160,4 +161,21 @@ def _build_timm(o: TimmOptions, num_classes: int, image_size: int) -> nn.Module:
 
 register("timm", _build_timm, TimmOptions(), "any timm architecture, chosen with model.arch")
 
-# The Inception Transformer (iformer_small/base/large) registers here too: see models/iformer.py.
+# ---------------------------------------------------------------- the Inception Transformer
+@dataclass
+class IFormerOptions:
+    drop_path_rate: Optional[float] = None  # None: the published rate for the size and resolution
+
+
+def _iformer_builder(variant: str) -> Builder:
+    def build(o: IFormerOptions, num_classes: int, image_size: int) -> nn.Module:
+        from artgenre.models import iformer
+
+        return iformer.VARIANTS[variant](num_classes=num_classes, image_size=image_size, drop_path_rate=o.drop_path_rate)
+
+    return build
+
+
+for _size in ("small", "base", "large"):
+    register(f"iformer_{_size}", _iformer_builder(f"iformer_{_size}"), IFormerOptions(),
+             f"Inception Transformer {_size} (Si et al. 2022), written in this project")

@@ -18,8 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from artgenre.models.layers import IMAGENET_MEAN, IMAGENET_STD, DropPath
 
 
 class PatchEmbed(nn.Module):
@@ -71,24 +70,6 @@ class Mlp(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
-
-
-class DropPath(nn.Module):
-    """Stochastic depth: in training, skip a residual branch for a random subset of samples."""
-
-    def __init__(self, p: float = 0.0) -> None:
-        super().__init__()
-        self.p = p
-
-    def forward(self, x: Tensor) -> Tensor:
-        if self.p == 0.0 or not self.training:
-            return x
-        keep = 1.0 - self.p
-        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
-        return x * mask / keep  # rescale so the expected value is unchanged
-
-    def extra_repr(self) -> str:
-        return f"p={self.p}"
 
 
 class Block(nn.Module):
