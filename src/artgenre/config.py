@@ -64,7 +64,6 @@ class TrainerConfig:
     resume: Optional[str] = "auto"  # auto | PATH to a checkpoint | null (start afresh)
     progress: bool = True  # tqdm bar per epoch on rank 0
     deterministic: bool = False
-    max_steps_per_epoch: Optional[int] = None  # cap for smoke tests; None = whole epoch
 
 
 SECTION_SCHEMAS: dict[str, type] = {
