@@ -15,3 +15,7 @@ class DataError(ArtgenreError):
 
 class CheckpointError(ArtgenreError):
     """A checkpoint cannot be used for this run."""
+
+
+class WeightsError(ArtgenreError):
+    """Pretrained weights cannot be found, read or fitted to the model (model.pretrained)."""

@@ -4,8 +4,14 @@
 each entry pairs a builder with a dataclass of its options, which doubles as the
 config schema for ``model=<name>`` (see artgenre.config).
 
-Adding a model: write ``build(opts, num_classes, image_size) -> nn.Module`` and call
-``register("name", build, Options())``. No if/elif chain to extend.
+Every model takes ``pretrained`` (see artgenre.models.pretrained): a weights file, or
+``True`` for the weights a library (timm, torchvision) already has in its local cache::
+
+    build_model("vit_scratch", num_classes=10, image_size=384, pretrained="vit_b16.safetensors")
+
+Adding a model: write ``build(opts, num_classes, image_size) -> nn.Module``, give its options
+dataclass a ``pretrained: Optional[str] = None`` field and call
+``register("name", build, Options(), weights=WeightsRecipe(...))``. No if/elif chain to extend.
 """
 
 from __future__ import annotations
@@ -16,7 +22,11 @@ from typing import Any, Callable, Optional
 
 from torch import nn
 
+from artgenre.errors import WeightsError
+from artgenre.models import pretrained as weights_io
 from artgenre.models.layers import IMAGENET_MEAN, IMAGENET_STD
+from artgenre.models.pretrained import WeightsFile, WeightsRecipe
+from artgenre.models.summary import model_summary  # noqa: F401  (public: the training's summary line)
 from artgenre.models.vit import VisionTransformer
 
 Builder = Callable[[Any, int, int], nn.Module]
@@ -28,15 +38,18 @@ class ModelSpec:
     build: Builder
     defaults: Any  # a dataclass instance: the options and their default values
     summary: str
+    weights: WeightsRecipe  # how model.pretrained finds and fits weights for this family
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
 
 
-def register(name: str, build: Builder, defaults: Any, summary: str = "") -> None:
+def register(
+    name: str, build: Builder, defaults: Any, summary: str = "", weights: WeightsRecipe = WeightsRecipe()
+) -> None:
     if name in _REGISTRY:
         raise ValueError(f"model {name!r} is registered twice")
-    _REGISTRY[name] = ModelSpec(name, build, defaults, summary)
+    _REGISTRY[name] = ModelSpec(name, build, defaults, summary, weights)
 
 
 def available_models() -> list[str]:
@@ -55,7 +68,13 @@ def model_schema(name: str) -> Any:
 
 
 def build_model(name: str, num_classes: int, image_size: int, **overrides: Any) -> nn.Module:
-    """Build a registered model by its config name, e.g. ``build_model("vit_scratch", 10, 224, depth=6)``."""
+    """Build a registered model by its config name, e.g. ``build_model("vit_scratch", 10, 224, depth=6)``.
+
+    ``pretrained=PATH`` (or ``True`` for a library's cached weights) loads ImageNet weights,
+    with the classifier re-initialised and the position embeddings resized as needed; the
+    model's ``weights_origin`` then says what was loaded. Raises WeightsError when the
+    weights cannot be found or do not fit.
+    """
     spec = _spec(name)
     try:
         opts = dataclasses.replace(spec.defaults, **overrides)
@@ -63,9 +82,14 @@ def build_model(name: str, num_classes: int, image_size: int, **overrides: Any) 
         known = [f.name for f in dataclasses.fields(spec.defaults)]
         bad = sorted(set(overrides) - set(known))
         raise TypeError(f"model {name!r} has no option(s) {bad}; its options: {known}") from None
+    # resolved before building: a missing file should fail at once, not after a large model is built
+    weights = weights_io.resolve(getattr(opts, "pretrained", None), spec.weights, opts, image_size, name)
     model = spec.build(opts, num_classes, image_size)
     if not hasattr(model, "pretrained_cfg"):
         model.pretrained_cfg = {"mean": IMAGENET_MEAN, "std": IMAGENET_STD}
+    model.weights_origin = (
+        weights_io.load_into(model, weights, spec.weights, name) if weights else weights_io.RANDOM_INIT
+    )
     return model
 
 
@@ -85,6 +109,7 @@ class VitOptions:
     mlp_ratio: float = 4.0
     dropout: float = 0.0
     drop_path_rate: float = 0.0
+    pretrained: Optional[str] = None  # a weights file, or true: timm's ViT-B/16 weights from its cache
 
 
 def _build_vit(o: VitOptions, num_classes: int, image_size: int) -> nn.Module:
@@ -95,10 +120,35 @@ def _build_vit(o: VitOptions, num_classes: int, image_size: int) -> nn.Module:
     )
 
 
-register("vit_scratch", _build_vit, VitOptions(), "ViT-B/16 shape written in this project (768 wide, 12 blocks, 12 heads)")
+def _vit_b16_arch(image_size: int) -> str:
+    # 224 and 384 are the same network; the name selects the native position grid (and its weights)
+    return "vit_base_patch16_384" if image_size >= 384 else "vit_base_patch16_224"
+
+
+def _vit_scratch_library_file(o: VitOptions, image_size: int) -> WeightsFile:
+    # our ViT has timm's parameter names, so timm's ViT-B/16 weights are its weights when the shapes agree
+    vit_b16 = VitOptions()
+    shape = ("embed_dim", "depth", "num_heads", "patch_size", "mlp_ratio")
+    if any(getattr(o, k) != getattr(vit_b16, k) for k in shape):
+        raise WeightsError(
+            "model.pretrained=true: the library weights for vit_scratch are timm's ViT-B/16 ("
+            + ", ".join(f"{k}={getattr(vit_b16, k)}" for k in shape)
+            + "); this model has " + ", ".join(f"{k}={getattr(o, k)}" for k in shape)
+            + ". Use those options, or pass a weights file with model.pretrained=PATH"
+        )
+    return weights_io.timm_cached_file(_vit_b16_arch(image_size))
+
+
+VIT_WEIGHTS = WeightsRecipe(
+    library_file=_vit_scratch_library_file, resize=weights_io.resize_vit_pos_embed, classifier="head"
+)
+register(
+    "vit_scratch", _build_vit, VitOptions(), "ViT-B/16 shape written in this project (768 wide, 12 blocks, 12 heads)",
+    weights=VIT_WEIGHTS,
+)
 register(
     "vit_scratch_study", _build_vit, VitOptions(depth=6, num_heads=6),
-    "the ViT the study's code actually ran: 6 blocks, 6 heads",
+    "the ViT the study's code actually ran: 6 blocks, 6 heads", weights=VIT_WEIGHTS,
 )
 
 
@@ -106,25 +156,32 @@ register(
 @dataclass
 class TimmVitOptions:
     drop_path_rate: float = 0.0
+    pretrained: Optional[str] = None  # a weights file, or true: timm's weights from its cache
 
 
 def _build_vit_timm(o: TimmVitOptions, num_classes: int, image_size: int) -> nn.Module:
     import timm
 
-    # 224 and 384 are the same network; the name only selects the native position grid
-    arch = "vit_base_patch16_384" if image_size >= 384 else "vit_base_patch16_224"
     return timm.create_model(
-        arch, pretrained=False, num_classes=num_classes, img_size=image_size, drop_path_rate=o.drop_path_rate
+        _vit_b16_arch(image_size), pretrained=False, num_classes=num_classes, img_size=image_size,
+        drop_path_rate=o.drop_path_rate,
     )
 
 
-register("vit_timm", _build_vit_timm, TimmVitOptions(), "timm vit_base_patch16_224/384 with a num_classes head")
+register(
+    "vit_timm", _build_vit_timm, TimmVitOptions(), "timm vit_base_patch16_224/384 with a num_classes head",
+    weights=WeightsRecipe(
+        library_file=lambda o, image_size: weights_io.timm_cached_file(_vit_b16_arch(image_size)),
+        resize=weights_io.resize_vit_pos_embed, classifier="head",
+    ),
+)
 
 
 # ---------------------------------------------------------------- torchvision's ResNet-50
 @dataclass
 class ResNetOptions:
     zero_init_residual: bool = False
+    pretrained: Optional[str] = None  # a weights file, or true: torchvision's weights from its cache
 
 
 def _build_resnet50(o: ResNetOptions, num_classes: int, image_size: int) -> nn.Module:
@@ -135,7 +192,12 @@ def _build_resnet50(o: ResNetOptions, num_classes: int, image_size: int) -> nn.M
     return model
 
 
-register("resnet50", _build_resnet50, ResNetOptions(), "torchvision ResNet-50, final layer replaced")
+register(
+    "resnet50", _build_resnet50, ResNetOptions(), "torchvision ResNet-50, final layer replaced",
+    # a convnet has no position embeddings: any image size takes the weights as they are
+    weights=WeightsRecipe(library_file=lambda o, image_size: weights_io.torchvision_cached_file("resnet50"),
+                          classifier="fc"),
+)
 
 
 # ---------------------------------------------------------------- any timm architecture
@@ -143,6 +205,7 @@ register("resnet50", _build_resnet50, ResNetOptions(), "torchvision ResNet-50, f
 class TimmOptions:
     arch: str = "resnet18"
     drop_path_rate: Optional[float] = None
+    pretrained: Optional[str] = None  # a weights file, or true: timm's weights for arch from its cache
 
 
 def _build_timm(o: TimmOptions, num_classes: int, image_size: int) -> nn.Module:
@@ -159,12 +222,18 @@ def _build_timm(o: TimmOptions, num_classes: int, image_size: int) -> nn.Module:
         return timm.create_model(o.arch, pretrained=False, **kwargs)
 
 
-register("timm", _build_timm, TimmOptions(), "any timm architecture, chosen with model.arch")
+register(
+    "timm", _build_timm, TimmOptions(), "any timm architecture, chosen with model.arch",
+    # the classifier is whatever the model's get_classifier() returns
+    weights=WeightsRecipe(library_file=lambda o, image_size: weights_io.timm_cached_file(o.arch),
+                          resize=weights_io.resize_vit_pos_embed),
+)
 
 # ---------------------------------------------------------------- the Inception Transformer
 @dataclass
 class IFormerOptions:
     drop_path_rate: Optional[float] = None  # None: the published rate for the size and resolution
+    pretrained: Optional[str] = None  # a weights file (the authors' release); no library ships them
 
 
 def _iformer_builder(variant: str) -> Builder:
@@ -176,6 +245,23 @@ def _iformer_builder(variant: str) -> Builder:
     return build
 
 
+def _iformer_library_file(o: IFormerOptions, image_size: int) -> WeightsFile:
+    raise WeightsError(
+        "model.pretrained=true: no library ships the Inception Transformer's weights (timm's iformer_* "
+        "are a different network). Download the ImageNet checkpoint of your size from the authors' "
+        "release (https://github.com/sail-sg/iFormer) and pass it with model.pretrained=PATH"
+    )
+
+
+def _resize_iformer_pos_embeds(state: dict, model: nn.Module) -> dict:
+    from artgenre.models.iformer import resize_pos_embeds  # all four stages' embeddings
+
+    return resize_pos_embeds(state, model)
+
+
+IFORMER_WEIGHTS = WeightsRecipe(
+    library_file=_iformer_library_file, resize=_resize_iformer_pos_embeds, classifier="head"
+)
 for _size in ("small", "base", "large"):
     register(f"iformer_{_size}", _iformer_builder(f"iformer_{_size}"), IFormerOptions(),
-             f"Inception Transformer {_size} (Si et al. 2022), written in this project")
+             f"Inception Transformer {_size} (Si et al. 2022), written in this project", weights=IFORMER_WEIGHTS)

@@ -92,6 +92,7 @@ class VisionTransformer(nn.Module):
     """ViT with a class token and a learned position embedding (Dosovitskiy et al. 2021)."""
 
     pretrained_cfg = {"mean": IMAGENET_MEAN, "std": IMAGENET_STD}
+    num_prefix_tokens = 1  # the class token: it has a position embedding but no place in the patch grid
 
     def __init__(
         self,
@@ -172,19 +173,25 @@ class VisionTransformer(nn.Module):
         return resize_pos_embed(self.pos_embed, self.grid_size, grid)
 
 
-def resize_pos_embed(pos_embed: Tensor, old_grid: tuple[int, int], new_grid: tuple[int, int]) -> Tensor:
-    """Bicubically resize the patch part of a (1, 1 + H*W, C) position embedding; keep the class token's."""
-    cls, grid = pos_embed[:, :1], pos_embed[:, 1:]
+def resize_pos_embed(
+    pos_embed: Tensor, old_grid: tuple[int, int], new_grid: tuple[int, int], num_prefix_tokens: int = 1
+) -> Tensor:
+    """Bicubically resize the grid part of a (1, prefix + H*W, C) position embedding.
+
+    The first ``num_prefix_tokens`` entries (the class token's) belong to no patch, so they
+    are kept as they are.
+    """
+    prefix, grid = pos_embed[:, :num_prefix_tokens], pos_embed[:, num_prefix_tokens:]
     c = grid.shape[-1]
     grid = grid.reshape(1, old_grid[0], old_grid[1], c).permute(0, 3, 1, 2)
     grid = F.interpolate(grid, size=new_grid, mode="bicubic", align_corners=False)
     grid = grid.permute(0, 2, 3, 1).reshape(1, new_grid[0] * new_grid[1], c)
-    return torch.cat([cls, grid], dim=1)
+    return torch.cat([prefix, grid], dim=1)
 
 
-def grid_of(num_tokens: int) -> tuple[int, int]:
-    """The square grid of a (1 + H*W)-token embedding: 197 -> (14, 14)."""
-    side = math.isqrt(num_tokens - 1)
-    if side * side != num_tokens - 1:
-        raise ValueError(f"{num_tokens - 1} patch tokens do not form a square grid")
+def grid_of(num_tokens: int, num_prefix_tokens: int = 1) -> tuple[int, int]:
+    """The square grid of a (prefix + H*W)-token embedding: 197 -> (14, 14)."""
+    side = math.isqrt(num_tokens - num_prefix_tokens)
+    if side * side != num_tokens - num_prefix_tokens:
+        raise ValueError(f"{num_tokens - num_prefix_tokens} patch tokens do not form a square grid")
     return side, side
