@@ -1,4 +1,5 @@
-"""Data sets by config name, all indexed into the same ImageSet and split the same way."""
+"""Data sets by config name (``data.name``). Each entry lists an archive's classes and candidate
+files; prepare (manifest.py) then checks, labels and splits every one of them the same way."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from typing import Callable
 
 from omegaconf import DictConfig
 
-from artgenre import distributed
-from artgenre.data.artworks import ImageSet, load_best_artworks
+from artgenre.data.listing import ImageSet, Listing, Record
+from artgenre.errors import DataError
+
+__all__ = ["DATASETS", "ImageSet", "Listing", "Record", "default_cache_dir"]
 
 
 def default_cache_dir() -> Path:
@@ -20,25 +23,33 @@ def default_cache_dir() -> Path:
     return Path(base) / "artgenre"
 
 
-def _best_artworks(cfg: DictConfig) -> ImageSet:
-    return load_best_artworks(cfg.root, cfg.artists)
+def _best_artworks(cfg: DictConfig) -> Listing:
+    from artgenre.data.artworks import list_best_artworks
+
+    return list_best_artworks(cfg.root, cfg.source)
 
 
-def _synthetic(cfg: DictConfig) -> ImageSet:
+def _synthetic(cfg: DictConfig) -> Listing:
+    from artgenre.data.artworks import list_best_artworks
     from artgenre.data.synthetic import ensure_synthetic
 
+    # prepare runs on rank 0 alone, so this process is the only writer
     root = cfg.root or default_cache_dir() / f"synthetic-scale{cfg.synthetic_scale:g}-seed{cfg.synthetic_seed}"
-    if distributed.env_info().is_main:  # one writer; the others wait for it
+    try:
         ensure_synthetic(root, scale=cfg.synthetic_scale, seed=cfg.synthetic_seed)
-    distributed.barrier()
-    return load_best_artworks(root, cfg.artists)  # the real archive's code path
+    except ValueError as e:
+        raise DataError(str(e)) from None
+    return list_best_artworks(root, cfg.source)  # the real archive's code path
 
 
-DATASETS: dict[str, Callable[[DictConfig], ImageSet]] = {
+def _folder(cfg: DictConfig) -> Listing:
+    from artgenre.data.folder import list_folder
+
+    return list_folder(cfg.root)
+
+
+DATASETS: dict[str, Callable[[DictConfig], Listing]] = {
     "best_artworks": _best_artworks,
     "synthetic": _synthetic,
+    "folder": _folder,
 }
-
-
-def load_image_set(cfg: DictConfig) -> ImageSet:
-    return DATASETS[cfg.name](cfg)

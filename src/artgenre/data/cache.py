@@ -1,0 +1,177 @@
+"""The pre-resized pixel cache (``data.cache=true``): decode every image once, then read raw pixels.
+
+Each manifest image is decoded once (JPEGs in draft mode), resized to where its augmentation
+preset starts, and saved as a uint8 H x W x 3 ``.npy`` file; a loader worker then reads a few
+hundred KB instead of decoding a JPEG. Two layouts (:data:`LAYOUTS`):
+
+* ``square``: for ``data.augment=none``, whose pipeline is deterministic (squash to
+  image_size x image_size), the final square itself: an epoch only reads and converts.
+* ``margin``: for ``basic``/``strong``, the shorter side at ``RESIZE_MARGIN`` x image_size (what
+  evaluation resizes to before its centre crop), never upscaled, the long side capped at
+  ``MAX_ASPECT`` times that: random crops keep their margin.
+
+Files: ``<cache_dir>/pixels-v<version>-<layout>-<image_size>/<sha1[:2]>/<sha1>.npy``, named by
+the image's content hash from the manifest, so a changed image, another size or another layout
+is simply another file: nothing stale is ever read, and one cache serves every artist
+selection and split. To reclaim the space, delete the ``pixels-*`` folders.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+from PIL import Image
+
+from artgenre import distributed
+from artgenre.data import decode
+from artgenre.data.archive import Archive, open_archive
+from artgenre.data.listing import ImageSet, Record
+from artgenre.data.parallel import parallel_map
+from artgenre.errors import DataError
+
+CACHE_VERSION = 1
+RESIZE_MARGIN = 1.15
+MAX_ASPECT = 4.0
+
+
+def short_side(image_size: int) -> int:
+    return round(image_size * RESIZE_MARGIN)
+
+
+def _margin_size(width: int, height: int, image_size: int) -> tuple[int, int]:
+    short = short_side(image_size)
+    scale = min(1.0, short / min(width, height), MAX_ASPECT * short / max(width, height))
+    return max(1, round(width * scale)), max(1, round(height * scale))
+
+
+def _square_size(width: int, height: int, image_size: int) -> tuple[int, int]:
+    return image_size, image_size
+
+
+@dataclass(frozen=True)
+class Layout:
+    size: Callable[[int, int, int], tuple[int, int]]  # (width, height, image_size) -> stored (width, height)
+    min_side: Callable[[int], int]  # image_size -> the smallest side worth decoding (JPEG draft mode)
+
+
+LAYOUTS: dict[str, Layout] = {
+    "square": Layout(_square_size, min_side=lambda image_size: image_size),
+    "margin": Layout(_margin_size, min_side=short_side),
+}
+
+
+def cached_size(width: int, height: int, image_size: int, layout: str = "margin") -> tuple[int, int]:
+    """(width, height) an image of that size is stored at."""
+    return LAYOUTS[layout].size(width, height, image_size)
+
+
+def cache_folder(cache_dir: Path, image_size: int, layout: str) -> Path:
+    return cache_dir / f"pixels-v{CACHE_VERSION}-{layout}-{image_size}"
+
+
+def _file(folder: Path, sha1: str) -> Path:
+    return folder / sha1[:2] / f"{sha1}.npy"
+
+
+def to_tensor(pixels: np.ndarray) -> torch.Tensor:
+    """H x W x 3 uint8 -> 3 x H x W uint8 view, channels-last in memory: the layout torchvision's
+    fast uint8 resize kernels work on without a copy."""
+    return torch.from_numpy(pixels).permute(2, 0, 1)
+
+
+class PixelCache:
+    """Images of a manifest by position, read from their .npy files (decoding nothing)."""
+
+    def __init__(self, folder: Path, sha1s: list[str]) -> None:
+        self.folder = folder
+        self.sha1s = list(sha1s)
+
+    def __len__(self) -> int:
+        return len(self.sha1s)
+
+    def path(self, i: int) -> Path:
+        return _file(self.folder, self.sha1s[i])
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        path = self.path(i)
+        try:
+            return to_tensor(np.load(path, allow_pickle=False))
+        except (OSError, ValueError) as e:
+            raise DataError(f"pixel cache file {path} is unreadable ({e}); delete {self.folder} to rebuild it") \
+                from None
+
+
+# ----------------------------------------------------------------------------- building
+
+_archive: Optional[Archive] = None
+_folder: Optional[Path] = None
+
+
+def _init_builder(archive: Archive, folder: Path) -> None:
+    global _archive, _folder
+    _archive, _folder = archive, folder
+
+
+def _build_one(item: tuple[str, str, int, int, int]) -> int:
+    path, sha1, width, height, min_side = item
+    try:
+        with _archive.open(path) as f:
+            im = decode.load_rgb(f, min_side=min_side, max_pixels=2**62)
+    except (OSError, decode.ImageProblem) as e:
+        raise DataError(f"cannot read image {_archive.root}/{path} ({e}); it changed after prepare: "
+                        "run again and prepare will check it anew") from None
+    if im.size != (width, height):
+        im = im.resize((width, height), Image.Resampling.BILINEAR)  # antialiased, like torchvision's Resize
+    pixels = np.ascontiguousarray(np.asarray(im, dtype=np.uint8))
+    target = _file(_folder, sha1)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}.npy")
+    np.save(tmp, pixels)
+    os.replace(tmp, target)  # readers never see half a file; two builders write the same bytes
+    return pixels.nbytes
+
+
+def missing(image_set: ImageSet, image_size: int, layout: str) -> list[Record]:
+    folder = cache_folder(image_set.cache_dir, image_size, layout)
+    return [r for r in image_set.records if not _file(folder, r.sha1).is_file()]
+
+
+def build(image_set: ImageSet, image_size: int, layout: str, workers: int, progress: bool) -> int:
+    """Write the missing cache files; return how many were written."""
+    todo = missing(image_set, image_size, layout)
+    if not todo:
+        return 0
+    folder = cache_folder(image_set.cache_dir, image_size, layout)
+    folder.mkdir(parents=True, exist_ok=True)
+    shape = LAYOUTS[layout]
+    items = [(r.path, r.sha1, *shape.size(r.width, r.height, image_size), shape.min_side(image_size)) for r in todo]
+    need = sum(w * h * 3 + 128 for _, _, w, h, _ in items)
+    free = shutil.disk_usage(folder).free
+    if need > free:
+        raise DataError(f"the pixel cache needs {need / 2**30:.1f} GiB in {folder} but only {free / 2**30:.1f} GiB "
+                        "are free: set data.cache_dir to a larger disk or data.cache=false")
+    for _ in parallel_map(_build_one, items, workers, f"caching {len(items)} images", progress,
+                          _init_builder, (open_archive(image_set.root), folder)):
+        pass
+    return len(items)
+
+
+def ensure(image_set: ImageSet, image_size: int, layout: str, workers: int, progress: bool) -> PixelCache:
+    """The cache for this manifest, size and layout, built where missing: by rank 0 while the
+    others wait, then by the first rank of any node that still lacks it (a node-local cache_dir)."""
+    if image_set.cache_dir is None:
+        raise DataError("data.cache=true needs a prepared manifest (cache_dir unknown)")
+    info = distributed.env_info()
+    if info.is_main:
+        build(image_set, image_size, layout, workers, progress)
+    distributed.barrier()
+    if info.local_rank == 0 and not info.is_main and missing(image_set, image_size, layout):
+        build(image_set, image_size, layout, workers, progress=False)
+    distributed.barrier()
+    return PixelCache(cache_folder(image_set.cache_dir, image_size, layout), [r.sha1 for r in image_set.records])

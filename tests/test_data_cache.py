@@ -1,0 +1,153 @@
+"""The pre-resized pixel cache, the augmentation presets, and a training run that reads the cache."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader
+
+from artgenre.data import cache
+from artgenre.data.dataset import CachedImageDataset, ImageListDataset
+from artgenre.data.manifest import prepare
+from artgenre.data.pipeline import DeviceBatches
+from artgenre.data.transforms import AUGMENTATIONS, FloatBatch, build_transform, geometry
+from artgenre.errors import DataError
+from conftest import TINY, run_cli
+from trap_archive import config, jpeg, make_archive
+
+MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
+
+
+@pytest.fixture(scope="module")
+def prepared(tmp_path_factory: pytest.TempPathFactory):
+    root = make_archive(tmp_path_factory.mktemp("cache") / "archive")
+    big = root / "images" / "images" / "Claude_Monet" / "Claude_Monet_9.jpg"
+    big.write_bytes(jpeg(5, size=(1200, 900)))  # decoded in draft mode
+    return prepare(config(f"data.root={root}", "data.artists=all"))
+
+
+@pytest.mark.parametrize("w,h,size,expected", [
+    (1200, 900, 384, (589, 442)),  # shorter side 1.15 x 384
+    (900, 1200, 384, (442, 589)),
+    (300, 200, 384, (300, 200)),  # never upscaled
+    (8000, 500, 100, (460, 29)),  # a strip: long side capped at 4 x 115, aspect kept
+])
+def test_margin_layout_size(w: int, h: int, size: int, expected: tuple[int, int]) -> None:
+    assert cache.cached_size(w, h, size, "margin") == expected
+    assert cache.cached_size(w, h, size, "square") == (size, size)
+
+
+def test_each_preset_has_a_cache_layout() -> None:
+    assert {p.cache_layout for p in AUGMENTATIONS.values()} <= set(cache.LAYOUTS)
+    assert AUGMENTATIONS["none"].cache_layout == "square", "the study's squash is deterministic: store its result"
+
+
+def test_cache_holds_each_image_resized_once(prepared) -> None:
+    image_set, size = prepared.image_set(), 32
+    assert cache.build(image_set, size, "margin", workers=2, progress=False) == len(image_set.records)
+    assert cache.build(image_set, size, "margin", workers=2, progress=False) == 0, "nothing to do the second time"
+    pixels = cache.ensure(image_set, size, "margin", workers=0, progress=False)
+    for i, r in enumerate(image_set.records):
+        assert tuple(pixels[i].shape) == (3, *cache.cached_size(r.width, r.height, size)[::-1])
+        assert pixels[i].dtype == torch.uint8
+    assert pixels.folder.name == f"pixels-v{cache.CACHE_VERSION}-margin-32"
+
+    monet = next(i for i, r in enumerate(image_set.records) if r.path.endswith("Claude_Monet_9.jpg"))
+    with Image.open(image_set.root / image_set.records[monet].path) as im:
+        direct = np.asarray(im.convert("RGB").resize((49, 37), Image.Resampling.BILINEAR), dtype=np.float32)
+    cached = pixels[monet].permute(1, 2, 0).numpy().astype(np.float32)
+    assert np.abs(cached - direct).mean() < 3, "draft decoding looks like a full decode + resize"
+
+
+def test_cache_follows_the_content_and_the_size(prepared) -> None:
+    image_set = prepared.image_set()
+    cache.build(image_set, 32, "margin", workers=0, progress=False)
+    assert not cache.missing(image_set, 32, "margin")
+    assert len(cache.missing(image_set, 48, "margin")) == len(image_set.records), "another size is another cache"
+    assert len(cache.missing(image_set, 32, "square")) == len(image_set.records), "another layout too"
+    changed = dataclasses.replace(image_set.records[0], sha1="0" * 40)
+    assert cache.missing(dataclasses.replace(image_set, records=[changed]), 32, "margin"), "new content, new file"
+
+
+@pytest.mark.parametrize("augment", ["none", "basic"])
+def test_cached_and_decoded_datasets_feed_the_same_images(prepared, augment: str) -> None:
+    image_set, size = prepared.image_set(), 32
+    layout = AUGMENTATIONS[augment].cache_layout
+    pixels = cache.ensure(image_set, size, layout, workers=0, progress=False)
+    rows = [i for i, s in enumerate(prepared.split) if s == "val"]
+    labels = [image_set.records[i].label for i in rows]
+    tf = geometry(size, augment, train=False)
+    cached = CachedImageDataset(pixels, rows, labels, tf)
+    decoded = ImageListDataset(image_set.root, [image_set.records[i].path for i in rows], labels, tf,
+                               min_side=cache.LAYOUTS[layout].min_side(size))
+    for i in range(len(rows)):
+        (a, ya), (b, yb) = cached[i], decoded[i]
+        assert a.shape == b.shape == (3, size, size) and a.dtype == b.dtype == torch.uint8 and ya == yb
+        assert (a.float() - b.float()).abs().mean() < 8  # same geometry; only the resampling path differs
+
+
+def test_device_batches_normalise_like_the_single_image_transform(prepared) -> None:
+    image_set, size = prepared.image_set(), 32
+    rows = list(range(6))
+    ds = ImageListDataset(image_set.root, [image_set.records[i].path for i in rows], [0] * 6,
+                          geometry(size, "none", train=False))
+    batches = DeviceBatches(DataLoader(ds, batch_size=4), torch.device("cpu"), MEAN, STD, normalize=True)
+    assert len(batches) == 2
+    x, y = next(iter(batches))
+    single = build_transform(size, MEAN, STD, True, "none", train=False)
+    ref = ImageListDataset(image_set.root, [image_set.records[0].path], [0], single)[0][0]
+    assert x.dtype == torch.float32 and x.shape == (4, 3, size, size) and y.tolist() == [0] * 4
+    assert torch.allclose(x[0], ref, atol=1e-5)
+    host = DataLoader(ds, batch_size=4, num_workers=1, collate_fn=FloatBatch(MEAN, STD, normalize=True))
+    hx, hy = next(iter(host))  # built in a worker, in shared memory
+    assert torch.allclose(hx, x, atol=1e-6) and hy.tolist() == y.tolist()
+
+
+@pytest.mark.parametrize("augment", sorted(AUGMENTATIONS))
+def test_presets_give_the_input_size(augment: str) -> None:
+    image = torch.randint(0, 256, (3, 50, 70), dtype=torch.uint8)
+    for train in (True, False):
+        out = build_transform(32, MEAN, STD, True, augment, train)(image)
+        assert out.shape == (3, 32, 32) and out.dtype == torch.float32 and type(out) is torch.Tensor
+    pil = Image.fromarray(image.permute(1, 2, 0).numpy())
+    assert build_transform(32, MEAN, STD, False, augment, False)(pil).max() <= 1.0
+
+
+def test_evaluation_is_deterministic_and_crops_unless_squashing() -> None:
+    image = torch.zeros(3, 40, 80, dtype=torch.uint8)
+    image[:, :, :20] = 255  # a white band at the left edge only
+    centre = build_transform(32, MEAN, STD, False, "basic", train=False)
+    squash = build_transform(32, MEAN, STD, False, "none", train=False)
+    assert torch.equal(centre(image), centre(image))
+    assert centre(image)[:, :, 0].mean() < 0.05, "the centre crop leaves the left edge out"
+    assert squash(image)[:, :, 0].mean() > 0.95, "the study's squash keeps the whole painting"
+
+
+def test_training_reads_the_cache_and_skips_excluded_files(prepared, tmp_path: Path) -> None:
+    tiny = [a for a in TINY if not a.startswith(("data=", "data.synthetic"))]
+    args = [*tiny, "data=best_artworks", f"data.root={prepared.root}", "data.artists=all", "data.cache=true",
+            "data.augment=strong", "trainer.num_workers=1", "trainer.epochs=2", "hydra.run.dir=run"]
+    result = run_cli(args, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(tmp_path / "run" / "split.csv", newline="", encoding="utf-8") as f:
+        used = {r["path"] for r in csv.DictReader(f)}
+    assert used == {r.path for r in prepared.records}
+    assert not used & {p for p, _ in prepared.excluded}
+    with open(tmp_path / "run" / "val_acc_per_class.csv", newline="", encoding="utf-8") as f:
+        per_class = list(csv.reader(f))
+    assert per_class[0] == ["epoch", *prepared.classes] and [r[0] for r in per_class[1:]] == ["1", "2"]
+
+
+def test_a_file_broken_after_prepare_is_named(prepared, tmp_path: Path) -> None:
+    broken = tmp_path / "x" / "broken.jpg"
+    broken.parent.mkdir()
+    broken.write_bytes(jpeg(3)[:100])
+    ds = ImageListDataset(tmp_path, ["x/broken.jpg"], [0], transform=lambda x: x)
+    with pytest.raises(DataError, match=r"cannot read image .*broken\.jpg: truncated"):
+        ds[0]
