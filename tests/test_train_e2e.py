@@ -147,13 +147,14 @@ def test_missing_data_root_is_one_clear_message(tmp_path: Path) -> None:
     assert "data/README.md" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_unreadable_image_is_named(synthetic_root: Path, tmp_path: Path) -> None:
+def test_unreadable_image_is_excluded_and_named(synthetic_root: Path, tmp_path: Path) -> None:
     import shutil
 
     root = tmp_path / "broken"
     shutil.copytree(synthetic_root, root)
     victim = sorted((root / "images" / "images" / "Pablo_Picasso").glob("*.jpg"))[3]
     victim.write_bytes(b"not a jpeg")
-    result = run_cli([*TINY, f"data.root={root}", "trainer.epochs=1", "trainer.num_workers=1"], cwd=tmp_path)
-    assert result.returncode == 2
-    assert victim.name in result.stderr and "Traceback" not in result.stderr
+    result = ok(run_cli([*TINY, f"data.root={root}", "trainer.epochs=1", "trainer.num_workers=1", "hydra.run.dir=run"],
+                        cwd=tmp_path))
+    assert f"{victim.name}: not an image" in result.stdout + result.stderr
+    assert victim.name not in (tmp_path / "run" / "split.csv").read_text()

@@ -20,13 +20,21 @@ from artgenre.errors import ConfigError
 
 @dataclass
 class DataConfig:
-    name: str = "synthetic"  # dataset kind: best_artworks | synthetic
-    root: Optional[str] = None  # unpacked Kaggle archive (or where the synthetic set is cached)
+    name: str = "synthetic"  # dataset kind: best_artworks | synthetic | folder (one sub-folder per class)
+    root: Optional[str] = None  # unpacked Kaggle archive or its .zip (or where the synthetic set is cached)
     image_size: int = 384
     val_fraction: float = 0.15
-    artists: Optional[list[str]] = None  # None: the study's ten
+    # None: the data set's default (the study's ten; every class for `folder`); "all"; or a list of names
+    artists: Any = None
     normalize: bool = True  # False reproduces the study (no normalisation)
-    augment: str = "none"  # none | basic (random resized crop + horizontal flip)
+    augment: str = "none"  # none (squash, the study) | basic (random resized crop + flip) | strong (+ RandAugment)
+    source: str = "images"  # images: images/images/<Artist>/ | resized: the archive's flat resized/resized/ copy
+    label: str = "artist"  # artist | genre (artists sharing their first-listed genre share a class)
+    min_images: int = 2  # classes with fewer usable images: left out (artists=all) or refused (a chosen artist)
+    test_fraction: float = 0.0  # per class, held out of training and validation
+    max_pixels: int = 200_000_000  # larger images are excluded; Pillow's own limit (89.5 MP) is not used
+    cache_dir: Optional[str] = None  # manifest + pixel cache; None: <root>/.artgenre, or per-user if read-only
+    cache: bool = False  # pre-resized pixel cache: every image decoded once, not once per epoch
     # synthetic set only
     synthetic_scale: float = 0.25  # fraction of the real class sizes
     synthetic_seed: int = 0
@@ -60,10 +68,13 @@ class TrainerConfig:
     device: str = "auto"  # auto | cpu | cuda
     precision: str = "fp32"  # fp32 | bf16 | fp16 (autocast; CUDA only)
     label_smoothing: float = 0.0
+    class_balance: str = "none"  # none | loss (class-weighted cross-entropy) | sampler (classes drawn evenly)
     grad_clip: Optional[float] = None
     resume: Optional[str] = "auto"  # auto | PATH to a checkpoint | null (start afresh)
     progress: bool = True  # tqdm bar per epoch on rank 0
     deterministic: bool = False
+    stop_check_every: int = 10  # steps between the ranks' agreement to stop on SIGUSR1/SIGTERM
+    tensorboard: bool = False  # scalars per epoch and per step under <run dir>/tensorboard (needs artgenre[tb])
 
 
 SECTION_SCHEMAS: dict[str, type] = {
@@ -74,13 +85,16 @@ SECTION_SCHEMAS: dict[str, type] = {
 }
 
 CHOICES: dict[str, tuple[str, ...]] = {
-    "data.name": ("best_artworks", "synthetic"),
-    "data.augment": ("none", "basic"),
+    "data.name": ("best_artworks", "synthetic", "folder"),
+    "data.augment": ("none", "basic", "strong"),
+    "data.source": ("images", "resized"),
+    "data.label": ("artist", "genre"),
     "optim.name": ("adamw", "sgd"),
     "sched.name": ("constant", "cosine"),
     "sched.interval": ("step", "epoch"),
     "trainer.device": ("auto", "cpu", "cuda"),
     "trainer.precision": ("fp32", "bf16", "fp16"),
+    "trainer.class_balance": ("none", "loss", "sampler"),
 }
 
 TOP_LEVEL_KEYS = {"model", *SECTION_SCHEMAS}
@@ -132,6 +146,7 @@ def _check_ranges(cfg: DictConfig) -> None:
         ("trainer.epochs", cfg.trainer.epochs >= 1, "must be at least 1"),
         ("trainer.batch_size", cfg.trainer.batch_size >= 1, "must be at least 1"),
         ("trainer.num_workers", cfg.trainer.num_workers >= 0, "must be 0 or more"),
+        ("trainer.stop_check_every", cfg.trainer.stop_check_every >= 1, "must be at least 1"),
         ("data.image_size", cfg.data.image_size >= 8, "must be at least 8"),
         ("data.val_fraction", 0.0 < cfg.data.val_fraction < 1.0, "must be between 0 and 1"),
         ("optim.lr", cfg.optim.lr > 0, "must be positive"),

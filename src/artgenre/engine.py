@@ -19,6 +19,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from artgenre.distributed import all_reduce_sum
+from artgenre.preemption import StopCheck, StopRequested
 
 
 @dataclass
@@ -31,6 +32,9 @@ class StepContext:
     label_smoothing: float = 0.0
     grad_clip: Optional[float] = None
     step_scheduler: Optional[torch.optim.lr_scheduler.LRScheduler] = None  # stepped after every step
+    stop: Optional[StopCheck] = None  # asked after every step whether all ranks should stop
+    class_weight: Optional[Tensor] = None  # trainer.class_balance=loss: per-class weights on this device
+    on_step: Optional[Callable[[Tensor, float], None]] = None  # (loss, lr) after each step, e.g. TensorBoard
 
 
 def _disable(progress: bool) -> Optional[bool]:
@@ -70,7 +74,8 @@ def train_one_epoch(
         labels = labels.to(ctx.device, non_blocking=True)
         with ctx.autocast():
             logits = model(images)
-            losses = F.cross_entropy(logits.float(), labels, label_smoothing=ctx.label_smoothing, reduction="none")
+            losses = F.cross_entropy(logits.float(), labels, weight=ctx.class_weight,
+                                     label_smoothing=ctx.label_smoothing, reduction="none")
         loss = losses.mean()
         optimizer.zero_grad(set_to_none=True)
         if ctx.scaler is not None:
@@ -85,6 +90,8 @@ def train_one_epoch(
             ctx.scaler.update()
         else:
             optimizer.step()
+        if ctx.on_step is not None:
+            ctx.on_step(loss.detach(), optimizer.param_groups[0]["lr"])  # the lr this step used
         if ctx.step_scheduler is not None:
             ctx.step_scheduler.step()
 
@@ -96,6 +103,9 @@ def train_one_epoch(
             sums[2] += real.sum().double()
         if progress and step % 10 == 0:  # reading the loss syncs the device: not every step
             bar.set_postfix(loss=f"{loss.item():.3f}")
+        if ctx.stop is not None and ctx.stop.after_step(step):
+            # the half-trained epoch is dropped: a resumed run repeats it from last.pt
+            raise StopRequested()
     result = _finish(sums)
     result["seconds"] = time.perf_counter() - start
     return result

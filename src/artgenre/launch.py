@@ -15,7 +15,7 @@ from typing import Callable
 
 from omegaconf import OmegaConf
 
-from artgenre import distributed
+from artgenre import distributed, preemption
 from artgenre.errors import ArtgenreError
 
 STAMP_ENV = "ARTGENRE_RUN_STAMP"
@@ -50,11 +50,19 @@ def user_message(e: BaseException) -> str:
 
 
 def guarded(fn: Callable[[], object]) -> Callable[[], object]:
-    """Run ``fn``; an ArtgenreError ends the process with its message alone (rank 0 prints)."""
+    """Run ``fn``; an ArtgenreError ends the process with its message alone (rank 0 prints).
+
+    A stop on SIGUSR1/SIGTERM ends it with preemption.EXIT_CODE, which job scripts tell
+    apart from a failure.
+    """
 
     def wrapper() -> object:
         try:
             return fn()
+        except preemption.StopRequested as e:
+            if distributed.env_info().is_main:
+                print(f"artgenre: {e}", file=sys.stderr, flush=True)
+            sys.exit(preemption.EXIT_CODE)
         except ArtgenreError as e:
             if distributed.env_info().is_main:
                 print(f"error: {user_message(e)}", file=sys.stderr, flush=True)

@@ -12,7 +12,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from artgenre import distributed, launch
+from artgenre import distributed, launch, preemption
 from artgenre.config import validate
 from artgenre.trainer import fit
 
@@ -21,7 +21,8 @@ def run(raw: DictConfig) -> float:
     cfg = validate(raw)
     if not distributed.env_info().is_main:
         logging.getLogger().setLevel(logging.WARNING)
-    return fit(cfg, Path(HydraConfig.get().runtime.output_dir))
+    with preemption.stop_signals():
+        return fit(cfg, Path(HydraConfig.get().runtime.output_dir))
 
 
 @hydra.main(config_path="conf", config_name="train", version_base="1.3")

@@ -23,33 +23,35 @@ from omegaconf import DictConfig, OmegaConf
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from artgenre import checkpoint, distributed
-from artgenre.data import load_image_set
-from artgenre.data.artworks import ImageSet
-from artgenre.data.dataset import ImageListDataset
+from artgenre import checkpoint, distributed, preemption
+from artgenre.data.balance import loss_weights, train_sampler
+from artgenre.data.listing import ImageSet
+from artgenre.data.manifest import prepare_once, report
+from artgenre.data.pipeline import DeviceBatches, build_datasets
 from artgenre.data.sampler import EvalShardSampler, TrainShardSampler
-from artgenre.data.split import stratified_split
-from artgenre.data.transforms import build_transform
 from artgenre.engine import StepContext, evaluate, train_one_epoch
 from artgenre.errors import CheckpointError, ConfigError
 from artgenre.metrics import MetricsCSV, table_header, table_row
-from artgenre.models import build_model, normalization
+from artgenre.models import build_model, model_summary, normalization
 from artgenre.optim import build_optimizer, build_scheduler
+from artgenre.tblog import TensorBoardLog, require_tensorboard
 
 log = logging.getLogger("artgenre")
 
 # checkpoint entries that must agree with the run that resumes from it
-COMPATIBILITY_KEYS = ("model", "data.name", "data.image_size", "data.artists", "data.val_fraction", "trainer.seed")
+COMPATIBILITY_KEYS = ("model", "data.name", "data.image_size", "data.artists", "data.val_fraction", "trainer.seed",
+                      "data.source", "data.label", "data.min_images", "data.test_fraction")
 
 
 @dataclass
 class Data:
-    train: DataLoader
-    val: DataLoader
+    train: DeviceBatches  # iterates a DataLoader, yields normalised float batches on the device
+    val: DeviceBatches
     train_sampler: TrainShardSampler
     classes: list[str]
     n_train: int
     n_val: int
+    train_labels: list[int]
 
 
 def select_device(name: str, info: distributed.DistInfo) -> torch.device:
@@ -74,40 +76,71 @@ def autocast_for(device: torch.device, precision: str):
 
 
 def write_split_csv(path: Path, records, split: list[str]) -> None:
-    with path.open("w", newline="") as f:
+    # surrogateescape: a folder name that is not UTF-8 is written back as its raw bytes
+    with path.open("w", newline="", encoding="utf-8", errors="surrogateescape") as f:
         w = csv.writer(f)
         w.writerow(["path", "artist", "label", "class_name", "split"])
         for r, s in zip(records, split):
             w.writerow([r.path, r.artist, r.label, r.class_name, s])
 
 
+class PerClassCSV:
+    """val_acc_per_class.csv: one row per epoch, one column of validation accuracy (%) per class."""
+
+    def __init__(self, path: Path, classes: list[str]) -> None:
+        self.path, self.classes = path, classes
+
+    def start(self, done_epochs: int) -> None:
+        """Keep the rows of the epochs a resumed run already has; drop any a killed run wrote after its checkpoint."""
+        rows = []
+        if done_epochs and self.path.is_file():
+            with self.path.open(newline="", encoding="utf-8") as f:
+                rows = [r for r in list(csv.reader(f))[1:] if r and int(r[0]) <= done_epochs]
+        with self.path.open("w", newline="", encoding="utf-8") as f:
+            csv.writer(f).writerows([["epoch", *self.classes], *rows])
+
+    def append(self, epoch: int, accs: list[float]) -> None:
+        with self.path.open("a", newline="", encoding="utf-8") as f:
+            csv.writer(f).writerow([epoch, *(f"{a:.4f}" for a in accs)])
+
+
+def class_weight(cfg: DictConfig, data: Data, device: torch.device) -> Optional[torch.Tensor]:
+    weights = loss_weights(cfg.trainer.class_balance, data.train_labels, len(data.classes))
+    return None if weights is None else weights.to(device)
+
+
 def index_data(cfg: DictConfig) -> tuple[ImageSet, list[str]]:
-    """The image list and its train/val split, the same on every rank and in every later run."""
-    image_set = load_image_set(cfg.data)
-    split = stratified_split([r.label for r in image_set.records], cfg.data.val_fraction, cfg.trainer.seed)
-    return image_set, split
+    """The image list and its train/val(/test) split from the manifest, which rank 0 prepares when
+    it is missing or out of date and hands to every rank; the same in every later run."""
+    prepared = prepare_once(cfg, progress=cfg.trainer.progress)
+    if distributed.env_info().is_main:
+        for line in report(prepared, full=not prepared.reused):
+            log.info(line)
+    return prepared.image_set(), prepared.split
 
 
 def build_loaders(
     cfg: DictConfig, info: distributed.DistInfo, image_set: ImageSet, split: list[str], mean, std, device: torch.device
 ) -> Data:
-    def dataset(which: str, train: bool) -> ImageListDataset:
-        chosen = [r for r, s in zip(image_set.records, split) if s == which]
-        tf = build_transform(cfg.data.image_size, mean, std, cfg.data.normalize, cfg.data.augment, train)
-        return ImageListDataset(image_set.root, [r.path for r in chosen], [r.label for r in chosen], tf)
-
-    train_ds, val_ds = dataset("train", True), dataset("val", False)
-    bs = cfg.trainer.batch_size
-    train_sampler = TrainShardSampler(len(train_ds), info.rank, info.world_size, cfg.trainer.seed, bs)
-    loader = functools.partial(DataLoader, batch_size=bs, num_workers=cfg.trainer.num_workers,
-                               pin_memory=device.type == "cuda")
+    workers, bs = cfg.trainer.num_workers, cfg.trainer.batch_size
+    train_ds, val_ds = build_datasets(cfg.data, image_set, split, workers, cfg.trainer.progress)
+    sampler = train_sampler(cfg.trainer.class_balance, train_ds.labels, info.rank, info.world_size,
+                            cfg.trainer.seed, bs)
+    # Persistent workers save their start-up every epoch, but are seeded only once: with random
+    # augmentation, workers restarted per epoch draw their seeds from (seed, epoch, rank), which a
+    # resumed run repeats exactly. Batches travel as uint8 and become normalised floats on the device.
+    persistent = workers > 0 and cfg.data.augment == "none"
+    loader = functools.partial(DataLoader, batch_size=bs, num_workers=workers, pin_memory=device.type == "cuda",
+                               persistent_workers=persistent, worker_init_fn=preemption.ignore_stop_signals)
+    on_device = functools.partial(DeviceBatches, device=device, mean=mean, std=std, normalize=cfg.data.normalize)
     return Data(
-        train=loader(train_ds, sampler=train_sampler),
-        val=loader(val_ds, sampler=EvalShardSampler(len(val_ds), info.rank, info.world_size)),
-        train_sampler=train_sampler,
+        train=on_device(loader(train_ds, sampler=sampler)),
+        val=on_device(loader(val_ds, sampler=EvalShardSampler(len(val_ds), info.rank, info.world_size))),
+        train_sampler=sampler,
         classes=image_set.classes,
         n_train=len(train_ds),
         n_val=len(val_ds),
+        train_labels=train_ds.labels,
     )
 
 
@@ -144,6 +177,8 @@ def fit(cfg: DictConfig, run_dir: Path) -> float:
     """Train as configured; return the best validation accuracy (percent)."""
     info = distributed.init()
     device = select_device(cfg.trainer.device, info)
+    if cfg.trainer.tensorboard:
+        require_tensorboard()  # before any work, on every rank
     if cfg.trainer.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
     if info.is_main:
@@ -178,13 +213,14 @@ def fit(cfg: DictConfig, run_dir: Path) -> float:
         rngs = state.get("rng", [])
         if len(rngs) == info.world_size:
             checkpoint.set_rng_state(rngs[info.rank])
+    per_class_csv = PerClassCSV(run_dir / "val_acc_per_class.csv", data.classes)
     if info.is_main:
         metrics_csv.rewrite(history)  # a resumed run continues its rows; nothing is repeated
+        per_class_csv.start(start_epoch)
 
-    n_params = sum(p.numel() for p in model.parameters())
     if info.is_main:
         log.info(
-            f"model {cfg.model.name}: {n_params / 1e6:.2f} M parameters, input {cfg.data.image_size}px, "
+            f"{model_summary(model, cfg.model.name, cfg.data.image_size)} | "
             f"{len(data.classes)} classes | device {device} x {info.world_size} process(es), "
             f"batch {cfg.trainer.batch_size} per process | train {data.n_train} / val {data.n_val} images | "
             f"run dir {run_dir}"
@@ -202,48 +238,65 @@ def fit(cfg: DictConfig, run_dir: Path) -> float:
     ctx = StepContext(
         device=device, autocast=autocast, scaler=scaler, label_smoothing=cfg.trainer.label_smoothing,
         grad_clip=cfg.trainer.grad_clip, step_scheduler=scheduler if cfg.sched.interval == "step" else None,
+        stop=preemption.StopCheck(info.world_size, cfg.trainer.stop_check_every),
+        class_weight=class_weight(cfg, data, device),
     )
     progress = info.is_main and cfg.trainer.progress
+    tb = None
+    if info.is_main and cfg.trainer.tensorboard:
+        tb = TensorBoardLog(run_dir / "tensorboard", first_step=start_epoch * len(data.train))
+        ctx.on_step = tb.log_step
     if info.is_main:
         log.info(table_header())
 
-    for epoch in range(start_epoch, cfg.trainer.epochs):
-        # each epoch's randomness follows from (seed, epoch, rank) alone, so a resumed run repeats it
-        seed_everything(cfg.trainer.seed + 1000 * (epoch + 1) + info.rank)
-        data.train_sampler.set_epoch(epoch)
-        lr = optimizer.param_groups[0]["lr"]
-        tic = time.perf_counter()
-        train = train_one_epoch(ddp, data.train, optimizer, ctx, data.train_sampler.num_real, progress,
-                                desc=f"epoch {epoch + 1}/{cfg.trainer.epochs}")
-        val = evaluate(model, data.val, device, len(data.classes), autocast, progress)
-        if cfg.sched.interval == "epoch":
-            scheduler.step()
-        row = {
-            "epoch": epoch + 1, "train_loss": train["loss"], "train_acc": train["acc"],
-            "val_loss": val["loss"], "val_acc": val["acc"], "val_acc_balanced": val["acc_balanced"],
-            "epoch_time_s": time.perf_counter() - tic, "train_time_s": train["seconds"],
-            "val_time_s": val["seconds"], "lr": lr, "train_images_per_s": train["n"] / max(train["seconds"], 1e-9),
-            "n_train": train["n"], "n_val": val["n"],
-        }
-        history.append(row)
-        improved = val["acc"] > best_acc
-        if improved:
-            best_acc, best_epoch = val["acc"], epoch + 1
-        rngs = distributed.all_gather_object(checkpoint.rng_state())
-        if info.is_main:
-            state = {
-                "format": checkpoint.FORMAT_VERSION, "epoch": epoch + 1, "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-                "scaler": scaler.state_dict() if scaler is not None else None,
-                "best_val_acc": best_acc, "best_epoch": best_epoch, "history": history, "rng": rngs,
-                "classes": data.classes, "config": OmegaConf.to_container(cfg, resolve=True),
+    try:
+        for epoch in range(start_epoch, cfg.trainer.epochs):
+            # each epoch's randomness follows from (seed, epoch, rank) alone, so a resumed run repeats it
+            seed_everything(cfg.trainer.seed + 1000 * (epoch + 1) + info.rank)
+            data.train_sampler.set_epoch(epoch)
+            lr = optimizer.param_groups[0]["lr"]
+            tic = time.perf_counter()
+            if tb:
+                tb.start_epoch(epoch, len(data.train))
+            train = train_one_epoch(ddp, data.train, optimizer, ctx, data.train_sampler.num_real, progress,
+                                    desc=f"epoch {epoch + 1}/{cfg.trainer.epochs}")
+            val = evaluate(model, data.val, device, len(data.classes), autocast, progress)
+            if cfg.sched.interval == "epoch":
+                scheduler.step()
+            row = {
+                "epoch": epoch + 1, "train_loss": train["loss"], "train_acc": train["acc"],
+                "val_loss": val["loss"], "val_acc": val["acc"], "val_acc_balanced": val["acc_balanced"],
+                "epoch_time_s": time.perf_counter() - tic, "train_time_s": train["seconds"],
+                "val_time_s": val["seconds"], "lr": lr, "train_images_per_s": train["n"] / max(train["seconds"], 1e-9),
+                "n_train": train["n"], "n_val": val["n"],
             }
-            last = run_dir / "checkpoints" / "last.pt"
-            checkpoint.atomic_save(state, last)
+            history.append(row)
+            improved = val["acc"] > best_acc
             if improved:
-                checkpoint.atomic_copy(last, run_dir / "checkpoints" / "best.pt")
-            metrics_csv.append(row)
-            log.info(table_row(row))
+                best_acc, best_epoch = val["acc"], epoch + 1
+            rngs = distributed.all_gather_object(checkpoint.rng_state())
+            if info.is_main:
+                state = {
+                    "format": checkpoint.FORMAT_VERSION, "epoch": epoch + 1, "model": model.state_dict(),
+                    "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
+                    "scaler": scaler.state_dict() if scaler is not None else None,
+                    "best_val_acc": best_acc, "best_epoch": best_epoch, "history": history, "rng": rngs,
+                    "classes": data.classes, "config": OmegaConf.to_container(cfg, resolve=True),
+                }
+                last = run_dir / "checkpoints" / "last.pt"
+                checkpoint.atomic_save(state, last)
+                if improved:
+                    checkpoint.atomic_copy(last, run_dir / "checkpoints" / "best.pt")
+                metrics_csv.append(row)
+                per_class_csv.append(epoch + 1, val["per_class_acc"])
+                log.info(table_row(row))
+                if tb:
+                    tb.log_epoch(row)
+            if epoch + 1 < cfg.trainer.epochs and ctx.stop.now():
+                raise preemption.StopRequested()  # last.pt already holds this epoch
+    finally:  # a stopped run keeps the steps it logged
+        if tb:
+            tb.close()
     if info.is_main:
         log.info(f"best val acc {best_acc:.2f}% at epoch {best_epoch}; metrics in {run_dir / 'metrics.csv'}")
     return best_acc
