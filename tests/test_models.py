@@ -96,3 +96,12 @@ def test_iformer_is_registered_with_its_config(name: str) -> None:
 def test_iformer_small_forward_at_small_size() -> None:
     model = build_model("iformer_small", num_classes=10, image_size=64)
     assert model(torch.randn(2, 3, 64, 64)).shape == (2, 10)
+
+
+def test_an_image_size_the_model_cannot_take_is_a_config_error() -> None:
+    from artgenre.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="iformer_small.*multiples of 16"):
+        build_model("iformer_small", num_classes=10, image_size=200)
+    with pytest.raises(ConfigError, match="vit_scratch"):
+        build_model("vit_scratch", num_classes=10, image_size=100)

@@ -158,3 +158,28 @@ def test_unreadable_image_is_excluded_and_named(synthetic_root: Path, tmp_path: 
                         cwd=tmp_path))
     assert f"{victim.name}: not an image" in result.stdout + result.stderr
     assert victim.name not in (tmp_path / "run" / "split.csv").read_text()
+
+
+def test_ddp_with_batchnorm_evaluates_rank_0s_model(synthetic_root: Path, tmp_path: Path) -> None:
+    """BatchNorm statistics differ per rank after the last step; validation must use rank 0's (the saved ones)."""
+    args = [*TINY[:3], "model=timm", "model.arch=resnet18", "trainer.batch_size=8", "trainer.num_workers=0",
+            "trainer.progress=false", f"data.root={synthetic_root}", "trainer.epochs=1", "hydra.run.dir=run"]
+    ok(run_cli(args, cwd=tmp_path, nproc=2))
+    rows = read_rows(tmp_path / "run" / "metrics.csv")
+    acc, n = single_process_val_acc(tmp_path / "run", tmp_path / "run" / "checkpoints" / "last.pt")
+    assert n == int(rows[-1]["n_val"]) and acc == pytest.approx(float(rows[-1]["val_acc"]), abs=1e-9)
+
+
+def test_resume_refuses_when_the_split_changed(synthetic_root: Path, tmp_path: Path) -> None:
+    import shutil
+
+    root = tmp_path / "data"
+    shutil.copytree(synthetic_root, root)
+    args = [*TINY, f"data.root={root}", "hydra.run.dir=run"]
+    ok(run_cli([*args, "trainer.epochs=1"], cwd=tmp_path))
+    folder = root / "images" / "images" / "Pablo_Picasso"
+    from PIL import Image
+
+    Image.new("RGB", (64, 48), (200, 30, 30)).save(folder / "Pablo_Picasso_999.jpg")  # the archive grew
+    result = run_cli([*args, "trainer.epochs=2"], cwd=tmp_path)
+    assert result.returncode == 2 and "split changed" in result.stderr and "Traceback" not in result.stderr

@@ -2,8 +2,11 @@
 
 A checkpoint holds everything a run needs to continue as if never stopped: model,
 optimizer, scheduler and gradient-scaler states, the number of finished epochs, the
-best validation accuracy so far, every finished epoch's metrics row, each rank's RNG
-states and the resolved config.
+best validation accuracy so far, every finished epoch's metrics row, a fingerprint of the
+split, the resolved config, and each rank's RNG states at the end of the epoch.
+
+Resuming at an epoch boundary does not need the RNG states: every epoch reseeds from
+(seed, epoch, rank). They are restored anyway and kept for a resume inside an epoch.
 """
 
 from __future__ import annotations

@@ -91,6 +91,18 @@ def all_gather_object(obj: object) -> list[object]:
     return out
 
 
+def broadcast_buffers(module: torch.nn.Module, src: int = 0) -> None:
+    """Give every rank rank ``src``'s buffers (BatchNorm running statistics).
+
+    DDP syncs buffers at the start of each forward pass, so after the last training step every
+    rank holds statistics updated by its own last batch. Evaluating with those would mix models;
+    rank 0's are the ones the checkpoint saves.
+    """
+    if dist.is_initialized() and dist.get_world_size() > 1:
+        for buffer in module.buffers():
+            dist.broadcast(buffer.data, src=src)
+
+
 def any_rank(flag: bool) -> bool:
     """True on every rank when the flag is set on at least one (for agreeing to stop)."""
     t = torch.tensor([1.0 if flag else 0.0], dtype=torch.float64)

@@ -5,7 +5,7 @@ class ArtgenreError(Exception):
     """A failure whose message tells the user what to do."""
 
 
-class ConfigError(ArtgenreError):
+class ConfigError(ArtgenreError, ValueError):
     """The composed configuration is invalid."""
 
 

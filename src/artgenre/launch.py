@@ -16,7 +16,7 @@ from typing import Callable
 from omegaconf import OmegaConf
 
 from artgenre import distributed, preemption
-from artgenre.errors import ArtgenreError
+from artgenre.errors import ArtgenreError, ConfigError
 
 STAMP_ENV = "ARTGENRE_RUN_STAMP"
 
@@ -64,8 +64,13 @@ def guarded(fn: Callable[[], object]) -> Callable[[], object]:
                 print(f"artgenre: {e}", file=sys.stderr, flush=True)
             sys.exit(preemption.EXIT_CODE)
         except ArtgenreError as e:
-            if distributed.env_info().is_main:
+            info = distributed.env_info()
+            # a config error is the same on every rank: say it once; anything else may have hit
+            # one rank only (its shard, its node's disk), and then only that rank can say it
+            if info.is_main:
                 print(f"error: {user_message(e)}", file=sys.stderr, flush=True)
+            elif not isinstance(e, ConfigError):
+                print(f"error (rank {info.rank}): {user_message(e)}", file=sys.stderr, flush=True)
             sys.exit(2)
 
     return wrapper

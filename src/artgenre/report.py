@@ -158,7 +158,8 @@ def count_parameters(config: Optional[dict[str, Any]], num_classes: Optional[int
 
     from artgenre.models import build_model
 
-    options = {k: v for k, v in config["model"].items() if k != "name"}
+    # the architecture alone: loading the run's pretrained file would only cost time (or fail elsewhere)
+    options = {k: v for k, v in config["model"].items() if k not in ("name", "pretrained")}
     image_size = int(config.get("data", {}).get("image_size", 224))
     try:
         with torch.device("meta"):  # no memory and no initialisation, where the model allows it

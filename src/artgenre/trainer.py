@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import functools
+import hashlib
 import logging
 import random
 import time
@@ -163,6 +164,22 @@ def resume_path(cfg: DictConfig, run_dir: Path) -> Optional[Path]:
     return path
 
 
+def split_digest(records, split: list[str]) -> str:
+    """A fingerprint of which image is in which split, kept in checkpoints and checked on resume."""
+    h = hashlib.sha1()
+    for r, s in zip(records, split):
+        h.update(f"{r.path}\t{r.label}\t{s}\n".encode("utf-8", "surrogateescape"))
+    return h.hexdigest()
+
+
+def warn_changed(saved: DictConfig, cfg: DictConfig) -> None:
+    """The optimizer and schedule continue from the checkpoint: say so when the overrides differ."""
+    for section in ("optim", "sched"):
+        if OmegaConf.select(saved, section) != OmegaConf.select(cfg, section) and distributed.env_info().is_main:
+            log.warning(f"resuming: optimizer and schedule state come from the checkpoint, so the changed "
+                        f"'{section}' settings of this command may not take effect")
+
+
 def check_compatible(saved: DictConfig, cfg: DictConfig, path: Path) -> None:
     for key in COMPATIBILITY_KEYS:
         old, new = OmegaConf.select(saved, key), OmegaConf.select(cfg, key)
@@ -185,8 +202,7 @@ def fit(cfg: DictConfig, run_dir: Path) -> float:
         (run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
 
     image_set, split = index_data(cfg)
-    if info.is_main:
-        write_split_csv(run_dir / "split.csv", image_set.records, split)
+    split_id = split_digest(image_set.records, split)
     seed_everything(cfg.trainer.seed)  # same initial weights on every rank (DDP also broadcasts rank 0's)
     model = build_model(cfg.model.name, len(image_set.classes), cfg.data.image_size, **model_options(cfg))
     mean, std = normalization(model)
@@ -203,18 +219,30 @@ def fit(cfg: DictConfig, run_dir: Path) -> float:
     if resume is not None:
         state = checkpoint.load(resume)
         check_compatible(OmegaConf.create(state["config"]), cfg, resume)
+        if state.get("split_digest", split_id) != split_id:
+            raise CheckpointError(
+                f"cannot resume from {resume}: the images under data.root or their train/val split changed "
+                "since it was written, so validation could include images it trained on. Restore the data, "
+                "or start a new run directory."
+            )
+        warn_changed(OmegaConf.create(state["config"]), cfg)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         if scaler is not None and state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
         start_epoch, best_acc, best_epoch = state["epoch"], state["best_val_acc"], state["best_epoch"]
+        # a new process count or batch size changes the steps per epoch: place the schedule at
+        # the start of the epoch being resumed, counted in the new steps
+        scheduler.last_epoch = start_epoch * (len(data.train) if cfg.sched.interval == "step" else 1) - 1
+        scheduler.step()
         history = state["history"]
         rngs = state.get("rng", [])
         if len(rngs) == info.world_size:
             checkpoint.set_rng_state(rngs[info.rank])
     per_class_csv = PerClassCSV(run_dir / "val_acc_per_class.csv", data.classes)
     if info.is_main:
+        write_split_csv(run_dir / "split.csv", image_set.records, split)
         metrics_csv.rewrite(history)  # a resumed run continues its rows; nothing is repeated
         per_class_csv.start(start_epoch)
 
@@ -260,6 +288,7 @@ def fit(cfg: DictConfig, run_dir: Path) -> float:
                 tb.start_epoch(epoch, len(data.train))
             train = train_one_epoch(ddp, data.train, optimizer, ctx, data.train_sampler.num_real, progress,
                                     desc=f"epoch {epoch + 1}/{cfg.trainer.epochs}")
+            distributed.broadcast_buffers(model)  # evaluate (and save) rank 0's model on every rank
             val = evaluate(model, data.val, device, len(data.classes), autocast, progress)
             if cfg.sched.interval == "epoch":
                 scheduler.step()
@@ -282,6 +311,7 @@ def fit(cfg: DictConfig, run_dir: Path) -> float:
                     "scaler": scaler.state_dict() if scaler is not None else None,
                     "best_val_acc": best_acc, "best_epoch": best_epoch, "history": history, "rng": rngs,
                     "classes": data.classes, "config": OmegaConf.to_container(cfg, resolve=True),
+                "split_digest": split_id,
                 }
                 last = run_dir / "checkpoints" / "last.pt"
                 checkpoint.atomic_save(state, last)

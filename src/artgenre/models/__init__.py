@@ -22,7 +22,7 @@ from typing import Any, Callable, Optional
 
 from torch import nn
 
-from artgenre.errors import WeightsError
+from artgenre.errors import ConfigError, WeightsError
 from artgenre.models import pretrained as weights_io
 from artgenre.models.layers import IMAGENET_MEAN, IMAGENET_STD
 from artgenre.models.pretrained import WeightsFile, WeightsRecipe
@@ -84,7 +84,10 @@ def build_model(name: str, num_classes: int, image_size: int, **overrides: Any) 
         raise TypeError(f"model {name!r} has no option(s) {bad}; its options: {known}") from None
     # resolved before building: a missing file should fail at once, not after a large model is built
     weights = weights_io.resolve(getattr(opts, "pretrained", None), spec.weights, opts, image_size, name)
-    model = spec.build(opts, num_classes, image_size)
+    try:
+        model = spec.build(opts, num_classes, image_size)
+    except ValueError as e:  # e.g. an image size the architecture cannot take
+        raise ConfigError(f"model={name}: {e}") from None
     if not hasattr(model, "pretrained_cfg"):
         model.pretrained_cfg = {"mean": IMAGENET_MEAN, "std": IMAGENET_STD}
     model.weights_origin = (
