@@ -32,9 +32,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from artgenre import checkpoint, distributed, launch
 from artgenre.data.listing import ImageSet
-from artgenre.data.pipeline import build_datasets
+from artgenre.data.pipeline import DeviceInput, build_datasets
 from artgenre.data.sampler import EvalShardSampler
-from artgenre.data.transforms import FloatBatch
 from artgenre.errors import CheckpointError, ConfigError, DataError
 from artgenre.models import build_model, normalization
 # the training's own pieces, so that evaluation cannot drift from what training measured
@@ -141,10 +140,10 @@ def model_from_checkpoint(state: dict[str, Any], cfg: DictConfig, device: torch.
     return model.to(device).eval()
 
 
-def collate_for(model: nn.Module, cfg: DictConfig) -> Callable:
-    """uint8 images -> the normalised float batch the model was trained on (as trainer.build_loaders)."""
+def input_for(model: nn.Module, cfg: DictConfig, device: torch.device) -> DeviceInput:
+    """uint8 images -> the normalised float batch the model was trained on, made as training makes it."""
     mean, std = normalization(model)
-    return FloatBatch(mean, std, cfg.data.normalize)
+    return DeviceInput(device, mean, std, cfg.data.normalize)
 
 
 # ---------------------------------------------------------------- which images
@@ -196,13 +195,13 @@ def eval_dataset(cfg: DictConfig, image_set: ImageSet, rows: list[int]) -> Datas
 
 @torch.no_grad()
 def predict_shard(
-    model: nn.Module, loader: DataLoader, device: torch.device, autocast: Callable
+    model: nn.Module, loader: DataLoader, to_input: DeviceInput, autocast: Callable
 ) -> tuple[np.ndarray, np.ndarray]:
     """Logits and argmax of this rank's images, in the loader's order, on the CPU."""
     logits_all, predicted_all = [], []
     for images, _ in loader:
         with autocast():
-            logits = model(images.to(device, non_blocking=True))
+            logits = model(to_input(images))
         # argmax on the device, as engine.evaluate does, so top-1 matches training's to the image
         predicted_all.append(logits.argmax(1).cpu())
         logits_all.append(logits.float().cpu())
@@ -212,14 +211,14 @@ def predict_shard(
 
 
 def evaluate_images(
-    model: nn.Module, dataset: Dataset, paths: list[str], collate: Callable, device: torch.device,
+    model: nn.Module, dataset: Dataset, paths: list[str], to_input: DeviceInput, device: torch.device,
     batch_size: int, num_workers: int, autocast: Callable, info: distributed.DistInfo,
 ) -> Predictions:
     """Each rank predicts its shard (images r, r+W, ...); every rank gets all of them back in order."""
     sampler = EvalShardSampler(len(dataset), info.rank, info.world_size)
     loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
-                        pin_memory=device.type == "cuda", collate_fn=collate)
-    logits, predicted = predict_shard(model, loader, device, autocast)
+                        pin_memory=device.type == "cuda")
+    logits, predicted = predict_shard(model, loader, to_input, autocast)
     shards = distributed.all_gather_object((sampler.indices, logits, predicted))
     n = len(dataset)
     order = np.concatenate([np.asarray(idx, dtype=np.int64) for idx, _, _ in shards])
@@ -356,7 +355,7 @@ def run(args: EvalConfig) -> dict[str, Any]:
     model = model_from_checkpoint(state, cfg, device)
     dataset = eval_dataset(cfg, image_set, rows)
     predictions = evaluate_images(
-        model, dataset, [image_set.records[i].path for i in rows], collate_for(model, cfg), device,
+        model, dataset, [image_set.records[i].path for i in rows], input_for(model, cfg, device), device,
         args.batch_size or cfg.trainer.batch_size,
         cfg.trainer.num_workers if args.num_workers is None else args.num_workers,
         autocast_for(device, cfg.trainer.precision), info,

@@ -21,14 +21,14 @@ from typing import Any, Callable, Optional, Sequence
 
 import torch
 from omegaconf import DictConfig, OmegaConf
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, default_collate
 
 from artgenre import checkpoint, launch
 from artgenre.data import decode
 from artgenre.data.listing import ImageSet, Record
 from artgenre.data.pipeline import build_datasets
 from artgenre.errors import ConfigError, DataError
-from artgenre.eval import collate_for, model_from_checkpoint, training_config
+from artgenre.eval import input_for, model_from_checkpoint, training_config
 
 BATCH_SIZE = 32
 
@@ -98,7 +98,7 @@ def predict(
 
     results = [Result(path, error=error) for path, error in expand_inputs(inputs)]
     datasets = folder_datasets(cfg, [r.path for r in results if not r.error])
-    collate = collate_for(model, cfg)
+    to_input = input_for(model, cfg, dev)
     batch: list[tuple[Result, Any]] = []
     for result in results:
         if result.error:
@@ -109,18 +109,17 @@ def predict(
         except DataError as e:  # the message names the file; the result is already filed under it
             result.error = "cannot read image: " + str(e).split(": ", 1)[-1]
         if len(batch) == BATCH_SIZE:
-            _predict_batch(model, collate, batch, classes, k, dev)
+            _predict_batch(model, to_input, batch, classes, k)
             batch = []
     if batch:
-        _predict_batch(model, collate, batch, classes, k, dev)
+        _predict_batch(model, to_input, batch, classes, k)
     return results
 
 
-def _predict_batch(model: torch.nn.Module, collate: Callable, batch: list[tuple[Result, Any]], classes: list[str],
-                   k: int, device: torch.device) -> None:
-    images, _ = collate([sample for _, sample in batch])
-    images = images.to(device)
-    probs = torch.softmax(model(images).float(), dim=1).cpu()
+def _predict_batch(model: torch.nn.Module, to_input: Callable, batch: list[tuple[Result, Any]], classes: list[str],
+                   k: int) -> None:
+    images, _ = default_collate([sample for _, sample in batch])
+    probs = torch.softmax(model(to_input(images)).float(), dim=1).cpu()
     top_p, top_i = probs.topk(k, dim=1)
     for (result, _), ps, idx in zip(batch, top_p.tolist(), top_i.tolist()):
         result.predictions = [{"class": classes[i], "label": i, "probability": p} for p, i in zip(ps, idx)]

@@ -39,24 +39,36 @@ def build_datasets(
     return one("train", True), one("val", False)
 
 
+class DeviceInput:
+    """uint8 batch -> float batch in [0, 1], normalised, on ``device``: the one place model
+    inputs are made, for training, evaluation and prediction alike, so all three feed the
+    model the same numbers. No host synchronisation (the copy is non-blocking from pinned
+    memory on CUDA), and no float batch is ever built in host memory."""
+
+    def __init__(self, device: torch.device, mean: Sequence[float], std: Sequence[float], normalize: bool) -> None:
+        self.device = device
+        shape = (1, 3, 1, 1)
+        self.mean = torch.tensor(mean, dtype=torch.float32, device=device).view(shape) if normalize else None
+        self.std = torch.tensor(std, dtype=torch.float32, device=device).view(shape) if normalize else None
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        x = images.to(self.device, non_blocking=True).to(torch.float32).div_(255.0)
+        if self.mean is not None:
+            x.sub_(self.mean).div_(self.std)
+        return x
+
+
 class DeviceBatches:
-    """Iterates a DataLoader of uint8 batches and yields (float images, labels) on ``device``,
-    scaled to [0, 1] and normalised there: no host synchronisation (the copy is non-blocking
-    from pinned memory on CUDA), and no float batch is ever built in host memory."""
+    """Iterates a DataLoader of uint8 batches and yields (model input, labels) on ``device``."""
 
     def __init__(self, loader: DataLoader, device: torch.device, mean: Sequence[float], std: Sequence[float],
                  normalize: bool) -> None:
         self.loader, self.device = loader, device
-        shape = (1, 3, 1, 1)
-        self.mean = torch.tensor(mean, dtype=torch.float32, device=device).view(shape) if normalize else None
-        self.std = torch.tensor(std, dtype=torch.float32, device=device).view(shape) if normalize else None
+        self.to_input = DeviceInput(device, mean, std, normalize)
 
     def __len__(self) -> int:
         return len(self.loader)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for images, labels in self.loader:
-            x = images.to(self.device, non_blocking=True).to(torch.float32).div_(255.0)
-            if self.mean is not None:
-                x.sub_(self.mean).div_(self.std)
-            yield x, labels.to(self.device, non_blocking=True)
+            yield self.to_input(images), labels.to(self.device, non_blocking=True)

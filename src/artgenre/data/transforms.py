@@ -13,19 +13,17 @@ pixel cache stores) and takes the centre crop, the usual "crop_pct = 0.87". Eval
 squashed paintings, as in the study.
 
 The loaders run only the geometry, on 3 x H x W uint8 tensors (torchvision's antialiased uint8
-resize is the fast one), and deliver uint8 batches; pipeline.DeviceBatches turns them into
-normalised floats on the training device (a quarter of the bytes through shared and pinned
+resize is the fast one), and deliver uint8 batches; pipeline.DeviceInput turns them into
+normalised floats on the model's device (training, eval and predict alike) (a quarter of the bytes through shared and pinned
 memory; on a GPU the conversion is free). :func:`build_transform` chains both for one image.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import torch
-from torch.utils.data import get_worker_info
 from torchvision.transforms import v2
 
 from artgenre.data.cache import short_side
@@ -68,34 +66,6 @@ def geometry(image_size: int, augment: str, train: bool) -> v2.Compose:
     """PIL image or 3 x H x W uint8 tensor -> 3 x image_size x image_size uint8 tensor."""
     preset = AUGMENTATIONS[augment]
     return v2.Compose([v2.ToImage(), *(preset.train if train else preset.eval)(image_size), v2.ToPureTensor()])
-
-
-def _batch_buffer(shape: tuple[int, ...]) -> torch.Tensor:
-    """An uninitialised float32 batch; in a loader worker, in shared memory, as default_collate
-    does: the worker's result then reaches the main process without another copy."""
-    if get_worker_info() is None:
-        return torch.empty(shape, dtype=torch.float32)
-    storage = torch.empty(0)._typed_storage()._new_shared(math.prod(shape))
-    return torch.empty(0).new(storage).view(shape)
-
-
-class FloatBatch:
-    """A DataLoader collate_fn for callers that want float batches on the host (evaluation,
-    prediction): uint8 images -> one float32 batch in [0, 1], normalised, in one pass.
-    Training uses pipeline.DeviceBatches instead, which does this on the device."""
-
-    def __init__(self, mean: Sequence[float], std: Sequence[float], normalize: bool) -> None:
-        self.mean = torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1) if normalize else None
-        self.std = torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1) if normalize else None
-
-    def __call__(self, samples: list[tuple[torch.Tensor, int]]) -> tuple[torch.Tensor, torch.Tensor]:
-        batch = _batch_buffer((len(samples), *samples[0][0].shape))
-        for out, (image, _) in zip(batch, samples):
-            out.copy_(image)  # converts uint8 -> float32 on the way
-        batch.div_(255.0)
-        if self.mean is not None:
-            batch.sub_(self.mean).div_(self.std)
-        return batch, torch.tensor([label for _, label in samples], dtype=torch.long)
 
 
 def build_transform(
