@@ -9,14 +9,19 @@ Every model takes ``pretrained`` (see artgenre.models.pretrained): a weights fil
 
     build_model("vit_scratch", num_classes=10, image_size=384, pretrained="vit_b16.safetensors")
 
+Every model also takes ``drop_path`` (stochastic depth): the rate of its deepest residual
+block, rising linearly from 0 over the blocks; 0 turns it off, ``None`` (timm, iformer_*) leaves
+the family's own default. A rate outside [0, 1) is a ConfigError.
+
 Adding a model: write ``build(opts, num_classes, image_size) -> nn.Module``, give its options
-dataclass a ``pretrained: Optional[str] = None`` field and call
+dataclass a ``pretrained: Optional[str] = None`` and a ``drop_path`` field and call
 ``register("name", build, Options(), weights=WeightsRecipe(...))``. No if/elif chain to extend.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 from typing import Any, Callable, Optional
 
@@ -24,7 +29,7 @@ from torch import nn
 
 from artgenre.errors import ConfigError, WeightsError
 from artgenre.models import pretrained as weights_io
-from artgenre.models.layers import IMAGENET_MEAN, IMAGENET_STD
+from artgenre.models.layers import IMAGENET_MEAN, IMAGENET_STD, DropPath
 from artgenre.models.pretrained import WeightsFile, WeightsRecipe
 from artgenre.models.summary import model_summary  # noqa: F401  (public: the training's summary line)
 from artgenre.models.vit import VisionTransformer
@@ -102,6 +107,13 @@ def normalization(model: nn.Module) -> tuple[tuple[float, ...], tuple[float, ...
     return tuple(cfg.get("mean", IMAGENET_MEAN)), tuple(cfg.get("std", IMAGENET_STD))
 
 
+def _check_drop_path(rate: Optional[float]) -> Optional[float]:
+    """``rate`` itself, or ValueError (a ConfigError naming the model, via build_model) outside [0, 1)."""
+    if rate is not None and not 0.0 <= rate < 1.0:
+        raise ValueError(f"drop_path must be in [0, 1) (the stochastic-depth rate of the last block), got {rate}")
+    return rate
+
+
 # ---------------------------------------------------------------- the project's own ViT
 @dataclass
 class VitOptions:
@@ -111,7 +123,7 @@ class VitOptions:
     patch_size: int = 16
     mlp_ratio: float = 4.0
     dropout: float = 0.0
-    drop_path_rate: float = 0.0
+    drop_path: float = 0.0  # stochastic depth of the last block, rising linearly from 0 at the first
     pretrained: Optional[str] = None  # a weights file, or true: timm's ViT-B/16 weights from its cache
 
 
@@ -119,7 +131,7 @@ def _build_vit(o: VitOptions, num_classes: int, image_size: int) -> nn.Module:
     return VisionTransformer(
         image_size=image_size, patch_size=o.patch_size, num_classes=num_classes, embed_dim=o.embed_dim,
         depth=o.depth, num_heads=o.num_heads, mlp_ratio=o.mlp_ratio, dropout=o.dropout,
-        drop_path_rate=o.drop_path_rate,
+        drop_path_rate=_check_drop_path(o.drop_path),
     )
 
 
@@ -158,7 +170,7 @@ register(
 # ---------------------------------------------------------------- timm's ViT-B/16
 @dataclass
 class TimmVitOptions:
-    drop_path_rate: float = 0.0
+    drop_path: float = 0.0  # stochastic depth of the last block, rising linearly from 0 at the first
     pretrained: Optional[str] = None  # a weights file, or true: timm's weights from its cache
 
 
@@ -167,7 +179,7 @@ def _build_vit_timm(o: TimmVitOptions, num_classes: int, image_size: int) -> nn.
 
     return timm.create_model(
         _vit_b16_arch(image_size), pretrained=False, num_classes=num_classes, img_size=image_size,
-        drop_path_rate=o.drop_path_rate,
+        drop_path_rate=_check_drop_path(o.drop_path),
     )
 
 
@@ -184,15 +196,48 @@ register(
 @dataclass
 class ResNetOptions:
     zero_init_residual: bool = False
+    drop_path: float = 0.0  # stochastic depth of the last Bottleneck, rising linearly from 0 at the first
     pretrained: Optional[str] = None  # a weights file, or true: torchvision's weights from its cache
+
+
+def _drop_residual(drop: DropPath, module: nn.Module, args: Any, output: Any) -> Any:
+    """Forward hook on a Bottleneck's bn3: its output is the residual branch, just before ``+= identity``."""
+    return drop(output)
+
+
+def add_resnet_drop_path(model: nn.Module, rate: float) -> nn.Module:
+    """Stochastic depth for a torchvision ResNet, as timm's ResNets have it.
+
+    Block i of the n residual blocks drops its residual branch (per sample, rescaled by 1/(1-p)
+    in training, untouched in eval) with p = rate * i / (n - 1). The branch's last layer
+    (bn3, or bn2 of a BasicBlock) gets a forward hook that passes its output through a
+    ``DropPath`` kept as the block's ``drop_path`` child: that module has no parameters or
+    buffers, so the state_dict keys stay torchvision's and its weights load strictly, and it
+    follows ``model.train()``/``model.eval()`` like any child. The hook is a module-level
+    function bound with functools.partial, so the model still pickles, deep-copies and
+    compiles. ``rate == 0`` adds nothing; blocks whose own rate is 0 (the first) get nothing.
+    """
+    from torchvision.models.resnet import BasicBlock, Bottleneck
+
+    _check_drop_path(rate)
+    blocks = [m for m in model.modules() if isinstance(m, (Bottleneck, BasicBlock))]
+    for i, block in enumerate(blocks):
+        p = rate * i / max(len(blocks) - 1, 1)
+        if p == 0.0:
+            continue
+        block.drop_path = DropPath(p)
+        last_norm = block.bn3 if isinstance(block, Bottleneck) else block.bn2
+        last_norm.register_forward_hook(functools.partial(_drop_residual, block.drop_path))
+    return model
 
 
 def _build_resnet50(o: ResNetOptions, num_classes: int, image_size: int) -> nn.Module:
     from torchvision.models import resnet50
 
+    _check_drop_path(o.drop_path)
     model = resnet50(weights=None, zero_init_residual=o.zero_init_residual)
     model.fc = nn.Linear(model.fc.in_features, num_classes)  # ImageNet's 1000 classes -> ours
-    return model
+    return add_resnet_drop_path(model, o.drop_path)
 
 
 register(
@@ -207,7 +252,7 @@ register(
 @dataclass
 class TimmOptions:
     arch: str = "resnet18"
-    drop_path_rate: Optional[float] = None
+    drop_path: Optional[float] = None  # None: timm's default for arch (0 for most); passed as its drop_path_rate
     pretrained: Optional[str] = None  # a weights file, or true: timm's weights for arch from its cache
 
 
@@ -217,8 +262,8 @@ def _build_timm(o: TimmOptions, num_classes: int, image_size: int) -> nn.Module:
     if not timm.is_model(o.arch):
         raise ValueError(f"timm has no architecture {o.arch!r} (see timm.list_models())")
     kwargs: dict[str, Any] = {"num_classes": num_classes}
-    if o.drop_path_rate is not None:
-        kwargs["drop_path_rate"] = o.drop_path_rate
+    if _check_drop_path(o.drop_path) is not None:
+        kwargs["drop_path_rate"] = o.drop_path
     try:  # transformers need the input size at build time; convnets refuse the argument
         return timm.create_model(o.arch, pretrained=False, img_size=image_size, **kwargs)
     except TypeError:
@@ -235,7 +280,7 @@ register(
 # ---------------------------------------------------------------- the Inception Transformer
 @dataclass
 class IFormerOptions:
-    drop_path_rate: Optional[float] = None  # None: the published rate for the size and resolution
+    drop_path: Optional[float] = None  # None: the published rate for the size and resolution
     pretrained: Optional[str] = None  # a weights file (the authors' release); no library ships them
 
 
@@ -243,7 +288,9 @@ def _iformer_builder(variant: str) -> Builder:
     def build(o: IFormerOptions, num_classes: int, image_size: int) -> nn.Module:
         from artgenre.models import iformer
 
-        return iformer.VARIANTS[variant](num_classes=num_classes, image_size=image_size, drop_path_rate=o.drop_path_rate)
+        return iformer.VARIANTS[variant](
+            num_classes=num_classes, image_size=image_size, drop_path_rate=_check_drop_path(o.drop_path)
+        )
 
     return build
 
