@@ -148,3 +148,18 @@ def test_a_file_broken_after_prepare_is_named(prepared, tmp_path: Path) -> None:
     ds = ImageListDataset(tmp_path, ["x/broken.jpg"], [0], transform=lambda x: x)
     with pytest.raises(DataError, match=r"cannot read image .*broken\.jpg: truncated"):
         ds[0]
+
+
+def test_cache_files_read_fast_and_exactly(tmp_path: Path) -> None:
+    """read_pixels parses the header np.save writes for H x W x 3 uint8 and leaves anything else to np.load."""
+    from artgenre.data.cache import read_pixels
+
+    rng = np.random.default_rng(0)
+    for shape in ((7, 5, 3), (384, 441, 3)):
+        pixels = rng.integers(0, 256, shape, dtype=np.uint8)
+        np.save(tmp_path / "a.npy", pixels)
+        got = read_pixels(tmp_path / "a.npy")
+        assert got.dtype == np.uint8 and got.flags.writeable and np.array_equal(got, pixels)
+    other = rng.random((4, 4))  # not a cache file's kind: still read right
+    np.save(tmp_path / "b.npy", other)
+    assert np.array_equal(read_pixels(tmp_path / "b.npy"), other)

@@ -23,7 +23,7 @@ from artgenre import checkpoint, preemption
 from conftest import TINY, VENV_BIN, run_cli
 
 EPOCHS = 12
-TIME_COLUMNS = {"epoch_time_s", "train_time_s", "val_time_s", "train_images_per_s"}
+TIME_COLUMNS = {"epoch_time_s", "train_time_s", "val_time_s", "train_data_wait_s", "train_images_per_s"}
 
 
 def read_rows(path: Path) -> list[dict[str, str]]:

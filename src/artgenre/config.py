@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from artgenre.errors import ConfigError
+from artgenre.precision import CHOICES as PRECISION_CHOICES
 
 
 @dataclass
@@ -66,7 +67,14 @@ class TrainerConfig:
     num_workers: int = 4
     seed: int = 9
     device: str = "auto"  # auto | cpu | cuda
-    precision: str = "fp32"  # fp32 | bf16 | fp16 (autocast; CUDA only)
+    precision: str = "auto"  # auto (bf16 on GPUs that have it, else 32) | 32 | bf16 | 16 (see artgenre.precision)
+    channels_last: Optional[bool] = None  # NHWC layout for model and input; null: on CUDA only (no faster on CPUs)
+    compile: bool = False  # torch.compile the training step; a failure to compile falls back with a warning
+    compile_mode: Optional[str] = None  # torch.compile mode: null (default) | reduce-overhead | max-autotune | ...
+    compile_backend: str = "inductor"  # torch.compile backend (aot_eager / eager to debug the compiler)
+    accum_steps: int = 1  # micro-batches per optimizer step (gradient accumulation; exact)
+    log_every: int = 50  # steps between reads of the loss for the progress bar and TensorBoard (each one syncs)
+    sync_bn: bool = False  # several processes: BatchNorm statistics over the global batch (SyncBatchNorm)
     label_smoothing: float = 0.0
     class_balance: str = "none"  # none | loss (class-weighted cross-entropy) | sampler (classes drawn evenly)
     grad_clip: Optional[float] = None
@@ -93,7 +101,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "sched.name": ("constant", "cosine"),
     "sched.interval": ("step", "epoch"),
     "trainer.device": ("auto", "cpu", "cuda"),
-    "trainer.precision": ("fp32", "bf16", "fp16"),
+    "trainer.precision": PRECISION_CHOICES,
+    "trainer.compile_mode": (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
     "trainer.class_balance": ("none", "loss", "sampler"),
 }
 
@@ -135,7 +144,7 @@ def validate(cfg: DictConfig) -> DictConfig:
     for key, allowed in CHOICES.items():
         value = OmegaConf.select(out, key)
         if value not in allowed:
-            raise ConfigError(f"'{key}' is {value!r}; choose one of: {', '.join(allowed)}")
+            raise ConfigError(f"'{key}' is {value!r}; choose one of: {', '.join(str(a) for a in allowed)}")
     _check_ranges(out)
     OmegaConf.set_struct(out, True)
     return out
@@ -147,6 +156,10 @@ def _check_ranges(cfg: DictConfig) -> None:
         ("trainer.batch_size", cfg.trainer.batch_size >= 1, "must be at least 1"),
         ("trainer.num_workers", cfg.trainer.num_workers >= 0, "must be 0 or more"),
         ("trainer.stop_check_every", cfg.trainer.stop_check_every >= 1, "must be at least 1"),
+        ("trainer.accum_steps", cfg.trainer.accum_steps >= 1, "must be at least 1"),
+        ("trainer.log_every", cfg.trainer.log_every >= 1, "must be at least 1"),
+        ("trainer.grad_clip", cfg.trainer.grad_clip is None or cfg.trainer.grad_clip > 0,
+         "must be positive (or null: no clipping)"),
         ("data.image_size", cfg.data.image_size >= 8, "must be at least 8"),
         ("data.val_fraction", 0.0 < cfg.data.val_fraction < 1.0, "must be between 0 and 1"),
         ("optim.lr", cfg.optim.lr > 0, "must be positive"),

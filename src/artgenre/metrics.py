@@ -9,7 +9,7 @@ from typing import Any, Iterable
 
 COLUMNS = [
     "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_acc_balanced",
-    "epoch_time_s", "train_time_s", "val_time_s", "lr", "train_images_per_s", "n_train", "n_val",
+    "epoch_time_s", "train_time_s", "val_time_s", "train_data_wait_s", "lr", "train_images_per_s", "n_train", "n_val",
 ]
 
 # (column, header, width, format) of the console table

@@ -5,7 +5,7 @@ training loss and the learning rate. TensorBoard is an optional dependency
 (``pip install 'artgenre[tb]'``), imported only when asked for.
 
 The training loop reports each step through ``StepContext.on_step``; losses stay on the
-device and are read in one transfer every ``FLUSH_EVERY`` steps, because reading each one
+device and are read in one transfer every ``trainer.log_every`` steps, because reading each one
 would stall the GPU.
 """
 
@@ -27,6 +27,7 @@ EPOCH_TAGS = {
     "train_loss": "loss/train", "val_loss": "loss/val",
     "train_acc": "accuracy/train", "val_acc": "accuracy/val", "val_acc_balanced": "accuracy/val_balanced",
     "epoch_time_s": "time/epoch_s", "train_time_s": "time/train_s", "val_time_s": "time/val_s",
+    "train_data_wait_s": "time/train_data_wait_s",
     "lr": "lr/epoch", "train_images_per_s": "throughput/train_images_per_s",
 }
 
@@ -41,13 +42,14 @@ def require_tensorboard() -> None:
 class TensorBoardLog:
     """One SummaryWriter under ``<run dir>/tensorboard``; create it on rank 0 only."""
 
-    def __init__(self, log_dir: Path, first_step: int = 0) -> None:
+    def __init__(self, log_dir: Path, first_step: int = 0, flush_every: int = FLUSH_EVERY) -> None:
         require_tensorboard()
         from torch.utils.tensorboard import SummaryWriter
 
         # purge_step: a run resumed after a crash drops the steps it is about to repeat
         self.writer = SummaryWriter(str(log_dir), purge_step=first_step or None)
         self.step = first_step
+        self.flush_every = flush_every
         self._pending: list[tuple[int, torch.Tensor, float]] = []
 
     # -- per step -------------------------------------------------------------------
@@ -59,7 +61,7 @@ class TensorBoardLog:
         """The loss this step minimised (a device tensor, not read yet) and the learning rate it used."""
         self._pending.append((self.step, loss, lr))
         self.step += 1
-        if len(self._pending) >= FLUSH_EVERY:
+        if len(self._pending) >= self.flush_every:
             self.flush_steps()
 
     def flush_steps(self) -> None:

@@ -21,16 +21,19 @@ from typing import Any, Optional
 import numpy as np
 import torch
 from omegaconf import DictConfig, OmegaConf
+from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from artgenre import checkpoint, distributed, preemption
+from artgenre import checkpoint, distributed, precision, preemption
+from artgenre.compiled import CompileFallback
+from artgenre.cpu_memory import keep_freed_memory
 from artgenre.data.balance import loss_weights, train_sampler
 from artgenre.data.listing import ImageSet
 from artgenre.data.manifest import prepare_once, report
-from artgenre.data.pipeline import DeviceBatches, build_datasets
+from artgenre.data.pipeline import DeviceBatches, build_datasets, collate
 from artgenre.data.sampler import EvalShardSampler, TrainShardSampler
-from artgenre.engine import StepContext, evaluate, train_one_epoch
+from artgenre.engine import StepContext, evaluate, optimizer_steps, train_one_epoch
 from artgenre.errors import CheckpointError, ConfigError
 from artgenre.metrics import MetricsCSV, table_header, table_row
 from artgenre.models import build_model, model_summary, normalization
@@ -69,11 +72,15 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def autocast_for(device: torch.device, precision: str):
-    if precision == "fp32" or device.type != "cuda":
-        return contextlib.nullcontext
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    return functools.partial(torch.autocast, device_type="cuda", dtype=dtype)
+def autocast_for(device: torch.device, setting: str):
+    """The autocast context factory ``trainer.precision`` means on ``device``."""
+    return precision.resolve(setting, device).autocast_factory
+
+
+def use_channels_last(setting: Optional[bool], device: torch.device) -> bool:
+    """``trainer.channels_last``; unset: on for CUDA, where convolutions (tensor cores) run faster in
+    NHWC, off on the CPU, where it measured no faster for ResNet-50 or the ViTs."""
+    return device.type == "cuda" if setting is None else bool(setting)
 
 
 def write_split_csv(path: Path, records, split: list[str]) -> None:
@@ -132,8 +139,10 @@ def build_loaders(
     # resumed run repeats exactly. Batches travel as uint8 and become normalised floats on the device.
     persistent = workers > 0 and cfg.data.augment == "none"
     loader = functools.partial(DataLoader, batch_size=bs, num_workers=workers, pin_memory=device.type == "cuda",
-                               persistent_workers=persistent, worker_init_fn=preemption.ignore_stop_signals)
-    on_device = functools.partial(DeviceBatches, device=device, mean=mean, std=std, normalize=cfg.data.normalize)
+                               persistent_workers=persistent, worker_init_fn=preemption.ignore_stop_signals,
+                               collate_fn=collate)
+    on_device = functools.partial(DeviceBatches, device=device, mean=mean, std=std, normalize=cfg.data.normalize,
+                                  channels_last=use_channels_last(cfg.trainer.channels_last, device))
     return Data(
         train=on_device(loader(train_ds, sampler=sampler)),
         val=on_device(loader(val_ds, sampler=EvalShardSampler(len(val_ds), info.rank, info.world_size))),
@@ -190,10 +199,58 @@ def check_compatible(saved: DictConfig, cfg: DictConfig, path: Path) -> None:
             )
 
 
+def place_model(model: nn.Module, cfg: DictConfig, info: distributed.DistInfo, device: torch.device) -> nn.Module:
+    """SyncBatchNorm when asked for with several processes; then onto the device, channels-last if asked."""
+    if cfg.trainer.sync_bn and info.distributed:
+        if device.type != "cuda":
+            raise ConfigError("trainer.sync_bn=true needs CUDA devices: PyTorch's SyncBatchNorm does not run on "
+                              "the CPU. Pass trainer.sync_bn=false")
+        if not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules()):
+            if info.is_main:
+                log.warning(f"trainer.sync_bn=true: model={cfg.model.name} has no BatchNorm layers; nothing to sync")
+        else:
+            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)  # same parameters, same state_dict keys
+    model.to(device)
+    if use_channels_last(cfg.trainer.channels_last, device):
+        model.to(memory_format=torch.channels_last)  # 4-D weights only; the rest is unchanged
+    return model
+
+
+def wrap_for_training(model: nn.Module, cfg: DictConfig, info: distributed.DistInfo, device: torch.device):
+    """(the module the training step calls, DDP's no_sync for gradient accumulation).
+
+    Several processes: DDP with gradients as views of its communication buckets (no copy, less
+    memory) and, without accumulation, a static graph (the same parameters are used in every
+    step, which lets DDP skip its per-step search for unused ones; with ``no_sync`` in the first
+    step, torch 2.14 fails an internal assertion, so accumulation runs without it).
+    ``trainer.compile``: torch.compile around that, which falls back to the plain module if
+    compiling fails.
+    """
+    train_model, no_sync = model, contextlib.nullcontext
+    if info.distributed:
+        ddp = DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None, gradient_as_bucket_view=True,
+            static_graph=cfg.trainer.accum_steps == 1,
+        )
+        train_model, no_sync = ddp, ddp.no_sync
+    if cfg.trainer.compile:
+        train_model = CompileFallback(train_model, cfg.trainer.compile_mode, cfg.trainer.compile_backend, info.is_main)
+    return train_model, no_sync
+
+
+def accumulation(cfg: DictConfig, info: distributed.DistInfo) -> str:
+    k = cfg.trainer.accum_steps
+    if k == 1:
+        return ""
+    return f" x {k} accumulated (effective batch {cfg.trainer.batch_size * k * info.world_size})"
+
+
 def fit(cfg: DictConfig, run_dir: Path) -> float:
     """Train as configured; return the best validation accuracy (percent)."""
     info = distributed.init()
     device = select_device(cfg.trainer.device, info)
+    if device.type == "cpu":
+        keep_freed_memory()  # every step's large blocks are reused instead of page-faulted anew
     if cfg.trainer.tensorboard:
         require_tensorboard()  # before any work, on every rank
     if cfg.trainer.deterministic:
@@ -207,11 +264,13 @@ def fit(cfg: DictConfig, run_dir: Path) -> float:
     model = build_model(cfg.model.name, len(image_set.classes), cfg.data.image_size, **model_options(cfg))
     mean, std = normalization(model)
     data = build_loaders(cfg, info, image_set, split, mean, std, device)
-    model.to(device)
+    model = place_model(model, cfg, info, device)
+    steps_per_epoch = optimizer_steps(len(data.train), cfg.trainer.accum_steps)
 
     optimizer = build_optimizer(model, cfg.optim)
-    scheduler = build_scheduler(optimizer, cfg.sched, cfg.trainer.epochs, len(data.train))
-    scaler = torch.amp.GradScaler("cuda") if cfg.trainer.precision == "fp16" and device.type == "cuda" else None
+    scheduler = build_scheduler(optimizer, cfg.sched, cfg.trainer.epochs, steps_per_epoch)
+    numerics = precision.resolve(cfg.trainer.precision, device)
+    scaler = numerics.scaler()
 
     start_epoch, best_acc, best_epoch, history = 0, -1.0, 0, []
     metrics_csv = MetricsCSV(run_dir / "metrics.csv")
@@ -234,7 +293,7 @@ def fit(cfg: DictConfig, run_dir: Path) -> float:
         start_epoch, best_acc, best_epoch = state["epoch"], state["best_val_acc"], state["best_epoch"]
         # a new process count or batch size changes the steps per epoch: place the schedule at
         # the start of the epoch being resumed, counted in the new steps
-        scheduler.last_epoch = start_epoch * (len(data.train) if cfg.sched.interval == "step" else 1) - 1
+        scheduler.last_epoch = start_epoch * (steps_per_epoch if cfg.sched.interval == "step" else 1) - 1
         scheduler.step()
         history = state["history"]
         rngs = state.get("rng", [])
@@ -250,7 +309,8 @@ def fit(cfg: DictConfig, run_dir: Path) -> float:
         log.info(
             f"{model_summary(model, cfg.model.name, cfg.data.image_size)} | "
             f"{len(data.classes)} classes | device {device} x {info.world_size} process(es), "
-            f"batch {cfg.trainer.batch_size} per process | train {data.n_train} / val {data.n_val} images | "
+            f"batch {cfg.trainer.batch_size} per process{accumulation(cfg, info)} | precision {numerics.name}"
+            f"{' | compiled' if cfg.trainer.compile else ''} | train {data.n_train} / val {data.n_val} images | "
             f"run dir {run_dir}"
         )
         if resume is not None:
@@ -260,19 +320,20 @@ def fit(cfg: DictConfig, run_dir: Path) -> float:
             log.info(f"nothing to do: {start_epoch} of {cfg.trainer.epochs} epochs already finished")
         return best_acc
 
-    ddp = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None) \
-        if info.distributed else model
-    autocast = autocast_for(device, cfg.trainer.precision)
+    train_model, no_sync = wrap_for_training(model, cfg, info, device)
+    autocast = numerics.autocast_factory
     ctx = StepContext(
         device=device, autocast=autocast, scaler=scaler, label_smoothing=cfg.trainer.label_smoothing,
         grad_clip=cfg.trainer.grad_clip, step_scheduler=scheduler if cfg.sched.interval == "step" else None,
         stop=preemption.StopCheck(info.world_size, cfg.trainer.stop_check_every),
-        class_weight=class_weight(cfg, data, device),
+        class_weight=class_weight(cfg, data, device), accum_steps=cfg.trainer.accum_steps,
+        log_every=cfg.trainer.log_every, no_sync=no_sync, params=list(model.parameters()),
     )
     progress = info.is_main and cfg.trainer.progress
     tb = None
     if info.is_main and cfg.trainer.tensorboard:
-        tb = TensorBoardLog(run_dir / "tensorboard", first_step=start_epoch * len(data.train))
+        tb = TensorBoardLog(run_dir / "tensorboard", first_step=start_epoch * steps_per_epoch,
+                            flush_every=cfg.trainer.log_every)
         ctx.on_step = tb.log_step
     if info.is_main:
         log.info(table_header())
@@ -285,8 +346,8 @@ def fit(cfg: DictConfig, run_dir: Path) -> float:
             lr = optimizer.param_groups[0]["lr"]
             tic = time.perf_counter()
             if tb:
-                tb.start_epoch(epoch, len(data.train))
-            train = train_one_epoch(ddp, data.train, optimizer, ctx, data.train_sampler.num_real, progress,
+                tb.start_epoch(epoch, steps_per_epoch)
+            train = train_one_epoch(train_model, data.train, optimizer, ctx, data.train_sampler.num_real, progress,
                                     desc=f"epoch {epoch + 1}/{cfg.trainer.epochs}")
             distributed.broadcast_buffers(model)  # evaluate (and save) rank 0's model on every rank
             val = evaluate(model, data.val, device, len(data.classes), autocast, progress)
@@ -296,7 +357,7 @@ def fit(cfg: DictConfig, run_dir: Path) -> float:
                 "epoch": epoch + 1, "train_loss": train["loss"], "train_acc": train["acc"],
                 "val_loss": val["loss"], "val_acc": val["acc"], "val_acc_balanced": val["acc_balanced"],
                 "epoch_time_s": time.perf_counter() - tic, "train_time_s": train["seconds"],
-                "val_time_s": val["seconds"], "lr": lr, "train_images_per_s": train["n"] / max(train["seconds"], 1e-9),
+                "val_time_s": val["seconds"], "train_data_wait_s": train["data_seconds"], "lr": lr, "train_images_per_s": train["n"] / max(train["seconds"], 1e-9),
                 "n_train": train["n"], "n_val": val["n"],
             }
             history.append(row)

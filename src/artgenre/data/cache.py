@@ -18,7 +18,9 @@ selection and split. To reclaim the space, delete the ``pixels-*`` folders.
 
 from __future__ import annotations
 
+import io
 import os
+import re
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,6 +87,29 @@ def to_tensor(pixels: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(pixels).permute(2, 0, 1)
 
 
+# the header np.save writes for an H x W x 3 uint8 array (then padded with spaces to a multiple of 64)
+_HEADER = re.compile(rb"\{'descr': '\|u1', 'fortran_order': False, 'shape': \((\d+), (\d+), 3\), \} *\n")
+
+
+def read_pixels(path: Path) -> np.ndarray:
+    """One cache file as a writable H x W x 3 uint8 array.
+
+    The files are what :func:`_build_one` saved; their header is read with one regular expression
+    instead of np.load's general parser, which costs more than reading the pixels of a 224 px
+    image (0.3 ms per file). Any other .npy is left to np.load."""
+    with open(path, "rb") as f:
+        data = bytearray(os.fstat(f.fileno()).st_size)
+        f.readinto(data)
+    if data[:8] == b"\x93NUMPY\x01\x00":
+        end = 10 + int.from_bytes(data[8:10], "little")
+        header = _HEADER.fullmatch(bytes(data[10:end]))
+        if header is not None:
+            height, width = int(header[1]), int(header[2])
+            if len(data) - end == height * width * 3:
+                return np.frombuffer(data, dtype=np.uint8, offset=end).reshape(height, width, 3)
+    return np.load(io.BytesIO(data), allow_pickle=False)
+
+
 class PixelCache:
     """Images of a manifest by position, read from their .npy files (decoding nothing)."""
 
@@ -101,7 +126,7 @@ class PixelCache:
     def __getitem__(self, i: int) -> torch.Tensor:
         path = self.path(i)
         try:
-            return to_tensor(np.load(path, allow_pickle=False))
+            return to_tensor(read_pixels(path))
         except (OSError, ValueError) as e:
             raise DataError(f"pixel cache file {path} is unreadable ({e}); delete {self.folder} to rebuild it") \
                 from None

@@ -54,9 +54,11 @@ class ImageListDataset(Dataset):
 
 
 class CachedImageDataset(Dataset):
-    """Reads pre-resized pixels: ``indices`` are manifest rows of ``cache``."""
+    """Reads pre-resized pixels: ``indices`` are manifest rows of ``cache``; ``transform=None``: the
+    stored pixels are already the model's image (the ``square`` layout of ``data.augment=none``)."""
 
-    def __init__(self, cache: PixelCache, indices: Sequence[int], labels: Sequence[int], transform: Callable) -> None:
+    def __init__(self, cache: PixelCache, indices: Sequence[int], labels: Sequence[int],
+                 transform: Optional[Callable]) -> None:
         self.cache = cache
         self.indices = list(indices)
         self.labels = list(labels)
@@ -66,4 +68,5 @@ class CachedImageDataset(Dataset):
         return len(self.indices)
 
     def __getitem__(self, i: int):
-        return self.transform(self.cache[self.indices[i]]), self.labels[i]
+        pixels = self.cache[self.indices[i]]
+        return (pixels if self.transform is None else self.transform(pixels)), self.labels[i]
