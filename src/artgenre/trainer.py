@@ -357,7 +357,8 @@ def fit(cfg: DictConfig, run_dir: Path) -> float:
                 "epoch": epoch + 1, "train_loss": train["loss"], "train_acc": train["acc"],
                 "val_loss": val["loss"], "val_acc": val["acc"], "val_acc_balanced": val["acc_balanced"],
                 "epoch_time_s": time.perf_counter() - tic, "train_time_s": train["seconds"],
-                "val_time_s": val["seconds"], "train_data_wait_s": train["data_seconds"], "lr": lr, "train_images_per_s": train["n"] / max(train["seconds"], 1e-9),
+                "val_time_s": val["seconds"], "train_data_wait_s": train["data_seconds"], "lr": lr,
+                "train_images_per_s": train["n"] / max(train["seconds"], 1e-9),
                 "n_train": train["n"], "n_val": val["n"],
             }
             history.append(row)
