@@ -220,9 +220,10 @@ def wrap_for_training(model: nn.Module, cfg: DictConfig, info: distributed.DistI
     """(the module the training step calls, DDP's no_sync for gradient accumulation).
 
     Several processes: DDP with gradients as views of its communication buckets (no copy, less
-    memory) and, without accumulation, a static graph (the same parameters are used in every
-    step, which lets DDP skip its per-step search for unused ones; with ``no_sync`` in the first
-    step, torch 2.14 fails an internal assertion, so accumulation runs without it).
+    memory) and a static graph where it is known to hold up: the same parameters are used in
+    every step, which lets DDP skip its per-step search for unused ones. Not with accumulation
+    (``no_sync`` in the first step fails an internal assertion in torch 2.14) and not with
+    torch.compile (the compiler's DDP graph splitting has had open issues with it).
     ``trainer.compile``: torch.compile around that, which falls back to the plain module if
     compiling fails.
     """
@@ -230,7 +231,7 @@ def wrap_for_training(model: nn.Module, cfg: DictConfig, info: distributed.DistI
     if info.distributed:
         ddp = DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None, gradient_as_bucket_view=True,
-            static_graph=cfg.trainer.accum_steps == 1,
+            static_graph=cfg.trainer.accum_steps == 1 and not cfg.trainer.compile,
         )
         train_model, no_sync = ddp, ddp.no_sync
     if cfg.trainer.compile:
