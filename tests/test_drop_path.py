@@ -10,6 +10,7 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
 from torch import nn
 
 from artgenre.config import validate
@@ -193,3 +194,14 @@ def test_config_old_key_drop_path_rate_is_refused(name: str) -> None:
         validate(composed(f"model={name}", "+model.drop_path_rate=0.1"))
     with pytest.raises(ConfigCompositionException, match=r"model\.drop_path_rate"):  # no such key in the YAML
         composed(f"model={name}", "model.drop_path_rate=0.1")
+
+
+def test_checkpoints_from_before_the_rename_load_with_the_new_name(tmp_path: Path) -> None:
+    from artgenre import checkpoint
+
+    state = {"format": checkpoint.FORMAT_VERSION,
+             "config": {"model": {"name": "vit_scratch", "drop_path_rate": 0.1}, "trainer": {"precision": "fp32"}}}
+    checkpoint.atomic_save(state, tmp_path / "old.pt")
+    config = checkpoint.load(tmp_path / "old.pt")["config"]
+    assert config["model"] == {"name": "vit_scratch", "drop_path": 0.1}
+    assert validate(OmegaConf.create(config)).model.drop_path == 0.1  # and "fp32" is still a precision

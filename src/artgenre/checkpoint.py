@@ -25,6 +25,9 @@ from artgenre.errors import CheckpointError
 
 FORMAT_VERSION = 1
 
+# options renamed since a checkpoint may have been written, per config section: old -> new name
+RENAMED_OPTIONS = {"model": {"drop_path_rate": "drop_path"}}
+
 
 def atomic_save(obj: Any, path: Path) -> None:
     """torch.save to a temporary file in the same folder, then rename over ``path``.
@@ -74,7 +77,20 @@ def load(path: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"cannot read checkpoint {path}: {str(e).splitlines()[0]}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT_VERSION:
         raise CheckpointError(f"{path} is not an artgenre checkpoint (format {FORMAT_VERSION})")
+    if isinstance(state.get("config"), dict):
+        upgrade_config(state["config"])
     return state
+
+
+def upgrade_config(config: dict[str, Any]) -> None:
+    """Give options renamed since the checkpoint was written their current names (in place), so
+    that older checkpoints still evaluate, predict and resume."""
+    for section, names in RENAMED_OPTIONS.items():
+        options = config.get(section)
+        if isinstance(options, dict):
+            for old, new in names.items():
+                if old in options and new not in options:
+                    options[new] = options.pop(old)
 
 
 def rng_state() -> dict[str, Any]:
