@@ -205,3 +205,28 @@ def test_checkpoints_from_before_the_rename_load_with_the_new_name(tmp_path: Pat
     config = checkpoint.load(tmp_path / "old.pt")["config"]
     assert config["model"] == {"name": "vit_scratch", "drop_path": 0.1}
     assert validate(OmegaConf.create(config)).model.drop_path == 0.1  # and "fp32" is still a precision
+
+
+def test_a_checkpoint_from_before_drop_path_existed_resumes_with_its_default(tmp_path: Path) -> None:
+    from artgenre.errors import CheckpointError
+    from artgenre.trainer import check_compatible
+
+    saved = OmegaConf.to_container(composed("model=resnet50"), resolve=True)
+    saved["model"] = {"name": "resnet50", "zero_init_residual": False, "pretrained": None}  # as saved before
+    saved = OmegaConf.create(saved)
+    check_compatible(saved, composed("model=resnet50"), tmp_path / "last.pt")  # drop_path 0.0 then and now
+    with pytest.raises(CheckpointError, match="drop_path"):
+        check_compatible(saved, composed("model=resnet50", "model.drop_path=0.2"), tmp_path / "last.pt")
+
+
+def test_sync_batchnorm_keeps_resnet50_drop_path() -> None:
+    from artgenre.trainer import to_sync_batchnorm
+
+    model = build_model("resnet50", num_classes=5, image_size=32, drop_path=0.3)
+    hooks = {name: list(m._forward_hooks.values()) for name, m in model.named_modules() if m._forward_hooks}
+    assert len(hooks) == 15  # every Bottleneck's bn3 but the first block's (rate 0)
+    synced = to_sync_batchnorm(model)
+    assert isinstance(synced.layer4[-1].bn3, nn.SyncBatchNorm)
+    # the very hooks, still bound to each block's own DropPath
+    assert {name: list(m._forward_hooks.values()) for name, m in synced.named_modules() if m._forward_hooks} == hooks
+    assert hooks["layer4.2.bn3"][0].args[0] is synced.layer4[2].drop_path

@@ -10,6 +10,7 @@ in batches of ``log_every``), and float16's gradient scaler, which must look at 
 Gradient accumulation (``accum_steps``) is exact: the micro-batches of a group are weighted by
 their share of the group's images, so a group of k batches of b images takes the same step as
 one batch of k * b, and the epoch's last, shorter group is the mean over the images it has.
+(BatchNorm is the exception: it normalises each micro-batch by its own statistics.)
 """
 
 from __future__ import annotations

@@ -358,7 +358,8 @@ def run(args: EvalConfig) -> dict[str, Any]:
         model, dataset, [image_set.records[i].path for i in rows], input_for(model, cfg, device), device,
         args.batch_size or cfg.trainer.batch_size,
         cfg.trainer.num_workers if args.num_workers is None else args.num_workers,
-        autocast_for(device, cfg.trainer.precision), info,
+        # the training's precision on a GPU; float32 on a CPU, where bf16 and float16 are emulated (slow)
+        autocast_for(device, cfg.trainer.precision if device.type == "cuda" else "32"), info,
     )
     result = summarize(predictions, classes)
     meta = {"checkpoint": str(ckpt_path), "epoch": state["epoch"], "split": args.split, "model": cfg.model.name,

@@ -50,7 +50,8 @@ def resolve(setting: str, device: torch.device) -> Precision:
     """``trainer.precision`` for ``device``: ``auto`` becomes bf16 on CUDA GPUs that support it, else 32."""
     setting = str(setting)
     if setting == "auto":
-        bf16_gpu = device.type == "cuda" and torch.cuda.is_bf16_supported()
+        # bf16 tensor cores from Ampere (compute capability 8) on; older GPUs only emulate it, slowly
+        bf16_gpu = device.type == "cuda" and torch.cuda.get_device_capability(device)[0] >= 8
         name = "bf16" if bf16_gpu else "32"
     else:
         name = ALIASES[setting]

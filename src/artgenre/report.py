@@ -28,7 +28,7 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from artgenre import launch
+from artgenre import checkpoint, launch
 from artgenre.errors import ArtgenreError, DataError
 
 # (metrics.csv column, file stem, title, decimals in Markdown)
@@ -126,6 +126,8 @@ def read_run(run_dir: Path) -> Run:
         run.config = OmegaConf.to_container(OmegaConf.load(hydra_config), resolve=False)
     elif state is not None:
         run.config = state.get("config")
+    if isinstance(run.config, dict):
+        checkpoint.upgrade_config(run.config)  # options renamed since the run, e.g. model.drop_path_rate
     if state is not None and state.get("classes"):
         run.num_classes = len(state["classes"])
     else:

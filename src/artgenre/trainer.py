@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import dataclasses
 import functools
 import hashlib
 import logging
@@ -36,7 +37,7 @@ from artgenre.data.sampler import EvalShardSampler, TrainShardSampler
 from artgenre.engine import StepContext, evaluate, optimizer_steps, train_one_epoch
 from artgenre.errors import CheckpointError, ConfigError
 from artgenre.metrics import MetricsCSV, table_header, table_row
-from artgenre.models import build_model, model_summary, normalization
+from artgenre.models import build_model, model_schema, model_summary, normalization
 from artgenre.optim import build_optimizer, build_scheduler
 from artgenre.tblog import TensorBoardLog, require_tensorboard
 
@@ -189,14 +190,37 @@ def warn_changed(saved: DictConfig, cfg: DictConfig) -> None:
                         f"'{section}' settings of this command may not take effect")
 
 
+def _model_with_defaults(section: Any) -> Any:
+    """A model section with the options added since it was saved set to their defaults."""
+    try:
+        defaults = dataclasses.asdict(model_schema(section["name"]))
+    except (KeyError, TypeError):
+        return section
+    return OmegaConf.merge(defaults, section)
+
+
 def check_compatible(saved: DictConfig, cfg: DictConfig, path: Path) -> None:
     for key in COMPATIBILITY_KEYS:
         old, new = OmegaConf.select(saved, key), OmegaConf.select(cfg, key)
+        if key == "model":  # a checkpoint from before a model option existed ran with its default
+            old, new = _model_with_defaults(old), _model_with_defaults(new)
         if old != new:
             raise CheckpointError(
                 f"cannot resume from {path}: it was trained with {key}={old}, this run has {key}={new}. "
                 "Start a new run directory (hydra.run.dir=...) or pass trainer.resume=null to start afresh."
             )
+
+
+def to_sync_batchnorm(model: nn.Module) -> nn.Module:
+    """Every BatchNorm as a SyncBatchNorm with the same parameters and state_dict keys, and the same
+    forward hooks (ResNet-50's drop path hangs on its bn3 layers; the conversion would drop it)."""
+    hooks = {name: dict(m._forward_hooks) for name, m in model.named_modules()
+             if isinstance(m, nn.modules.batchnorm._BatchNorm) and m._forward_hooks}
+    model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+    for name, m in model.named_modules():
+        if name in hooks:
+            m._forward_hooks.update(hooks[name])
+    return model
 
 
 def place_model(model: nn.Module, cfg: DictConfig, info: distributed.DistInfo, device: torch.device) -> nn.Module:
@@ -209,7 +233,7 @@ def place_model(model: nn.Module, cfg: DictConfig, info: distributed.DistInfo, d
             if info.is_main:
                 log.warning(f"trainer.sync_bn=true: model={cfg.model.name} has no BatchNorm layers; nothing to sync")
         else:
-            model = nn.SyncBatchNorm.convert_sync_batchnorm(model)  # same parameters, same state_dict keys
+            model = to_sync_batchnorm(model)
     model.to(device)
     if use_channels_last(cfg.trainer.channels_last, device):
         model.to(memory_format=torch.channels_last)  # 4-D weights only; the rest is unchanged
