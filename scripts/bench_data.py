@@ -30,11 +30,10 @@ from typing import Iterable
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import DataLoader, Dataset
-from torchvision import transforms as T
 
 import artgenre
+from artgenre.bench import StudyDataset, painting
 from artgenre.config import validate
 from artgenre.data import cache as pixel_cache
 from artgenre.data.dataset import CachedImageDataset, ImageListDataset
@@ -45,34 +44,12 @@ from artgenre.data.transforms import geometry
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
-def painting(rng: np.random.Generator, w: int, h: int) -> Image.Image:
-    """Smooth colour fields under a fine texture: compresses like a photographed painting (~230 KB)."""
-    base = Image.fromarray(rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)).resize((w, h), Image.Resampling.BICUBIC)
-    texture = rng.integers(0, 256, (h // 3, w // 3, 3), dtype=np.uint8)
-    return Image.blend(base, Image.fromarray(texture).resize((w, h), Image.Resampling.BILINEAR), 0.15)
-
-
 def make_images(root: Path, n: int, w: int, h: int) -> None:
     rng = np.random.default_rng(0)
     for i in range(n):
         folder = root / f"class_{i % 4}"
         folder.mkdir(parents=True, exist_ok=True)
         painting(rng, w, h).save(folder / f"{i:04d}.jpg", quality=90)
-
-
-class StudyDataset(Dataset):
-    """The study's loader: PIL decode of the whole file, squash to a square, ToTensor."""
-
-    def __init__(self, paths: list[Path], size: int) -> None:
-        self.paths = paths
-        self.tf = T.Compose([T.Resize((size, size)), T.ToTensor()])
-
-    def __len__(self) -> int:
-        return len(self.paths)
-
-    def __getitem__(self, i: int):
-        with Image.open(self.paths[i]) as im:
-            return self.tf(im.convert("RGB")), 0
 
 
 @dataclass
@@ -142,7 +119,7 @@ def main(argv: list[str] | None = None) -> None:
         cached = loader(CachedImageDataset(pixels, rows, labels, squash))
         loaders = {
             "study (decode + Resize, PIL)": loader(StudyDataset([image_set.root / r.path for r in image_set.records],
-                                                                args.size)),
+                                                                labels, args.size)),
             "decoded (draft + squash)": loader(ImageListDataset(image_set.root, [r.path for r in image_set.records],
                                                                 labels, squash, min_side=args.size)),
             "cached (stored square)": cached,
