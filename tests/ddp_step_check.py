@@ -15,9 +15,9 @@ import torch
 from omegaconf import OmegaConf
 from torch import nn
 
-from artgenre import distributed
-from artgenre.engine import StepContext, train_one_epoch
-from artgenre.trainer import place_model, wrap_for_training
+from artgenre.runtime import distributed
+from artgenre.training.engine import StepContext, train_one_epoch
+from artgenre.training.fit import place_model, wrap_for_training
 
 CPU = torch.device("cpu")
 

@@ -13,8 +13,8 @@ from torch import nn
 
 from artgenre.data.balance import CLASS_BALANCE, class_weights, loss_weights, train_sampler
 from artgenre.data.sampler import BalancedShardSampler
-from artgenre.engine import StepContext, train_one_epoch
-from artgenre.trainer import PerClassCSV
+from artgenre.training.engine import StepContext, train_one_epoch
+from artgenre.training.fit import PerClassCSV
 from conftest import TINY, run_cli
 
 # the study's imbalance, scaled down: Picasso 44 ... Pollock 3

@@ -13,10 +13,10 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from artgenre import checkpoint
-from artgenre.distributed import DistInfo
+from artgenre.rundir import checkpoint
+from artgenre.runtime.distributed import DistInfo
 from artgenre.errors import ConfigError
-from artgenre.trainer import place_model
+from artgenre.training.fit import place_model
 
 from conftest import TINY, VENV_BIN, run_cli
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from artgenre.models import build_model, normalization
-from artgenre.optim import param_groups
+from artgenre.training.optim import param_groups
 
 
 def n_params(model: torch.nn.Module) -> int:

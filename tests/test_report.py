@@ -13,7 +13,8 @@ from omegaconf import OmegaConf
 from PIL import Image
 
 from artgenre import eval as ag_eval
-from artgenre import report, tblog
+from artgenre import report
+from artgenre.rundir import tensorboard as tblog
 from artgenre.config import validate
 from artgenre.data.sampler import TrainShardSampler
 from artgenre.errors import ConfigError, DataError
@@ -159,7 +160,7 @@ def test_tensorboard_scalars(run_dir: Path) -> None:
 
 
 def test_tensorboard_missing_fails_at_start(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from artgenre import trainer
+    from artgenre.training import fit as trainer
 
     real = tblog.importlib.util.find_spec
 

@@ -18,7 +18,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from artgenre import checkpoint, preemption
+from artgenre.rundir import checkpoint
+from artgenre.runtime import preemption
 
 from conftest import TINY, VENV_BIN, run_cli
 

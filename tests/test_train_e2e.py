@@ -13,12 +13,12 @@ import pytest
 import torch
 from omegaconf import OmegaConf
 
-from artgenre import checkpoint
-from artgenre.distributed import DistInfo
-from artgenre.engine import evaluate
-from artgenre.metrics import COLUMNS
+from artgenre.rundir import checkpoint
+from artgenre.runtime.distributed import DistInfo
+from artgenre.training.engine import evaluate
+from artgenre.rundir.metrics import COLUMNS
 from artgenre.models import build_model, normalization
-from artgenre.trainer import build_loaders, index_data, model_options
+from artgenre.training.fit import build_loaders, index_data, model_options
 
 from conftest import TINY, run_cli
 

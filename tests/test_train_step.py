@@ -18,9 +18,9 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from artgenre import precision
-from artgenre.compiled import CompileFallback
-from artgenre.engine import StepContext, batch_sizes, group_sizes, optimizer_steps, train_one_epoch
+from artgenre.runtime import precision
+from artgenre.runtime.compilation import CompileFallback
+from artgenre.training.engine import StepContext, batch_sizes, group_sizes, optimizer_steps, train_one_epoch
 
 CPU = torch.device("cpu")
 
@@ -250,7 +250,7 @@ def test_padding_repeats_are_trained_on_but_not_counted() -> None:
 
 
 def test_progress_reads_the_loss_only_every_log_every_steps(monkeypatch) -> None:
-    monkeypatch.setattr("artgenre.engine._disable", lambda progress: False)  # a bar even without a terminal
+    monkeypatch.setattr("artgenre.training.engine._disable", lambda progress: False)  # a bar even without a terminal
     x, y = data(40)
     model = tiny_convnet()
     recorder = SyncRecorder()

@@ -10,7 +10,7 @@ For one model and image size it measures, in images per second of training:
 (a)  ceiling: a plain PyTorch loop (zero_grad, forward under autocast, cross-entropy, backward,
      step; no reads of the device) over batches already on the device, already normalised
      floats in the model's memory format.
-(a') our loop: artgenre.engine.train_one_epoch over the very same batches; its overhead over
+(a') our loop: artgenre.training.engine.train_one_epoch over the very same batches; its overhead over
      (a) in percent. (a) and (a') take turns for --rounds rounds and the best round of each
      counts (the medians are in the JSON), so a burst of load from other processes hits both.
 (b)  full epochs: generated paintings (--images JPEGs of --source-size px, written once) read
@@ -57,17 +57,20 @@ from torch import Tensor, nn
 from torch.utils.data import DataLoader, Dataset
 
 import artgenre
-from artgenre import launch, precision, trainer
+from artgenre import launch
+from artgenre.runtime import precision
+from artgenre.training import fit as trainer
 from artgenre.config import validate
-from artgenre.cpu_memory import keep_freed_memory
+from artgenre.runtime.cpu_memory import keep_freed_memory
 from artgenre.data import cache as pixel_cache
 from artgenre.data.pipeline import DeviceInput
 from artgenre.data.transforms import AUGMENTATIONS
-from artgenre.distributed import DistInfo
-from artgenre.engine import StepContext, train_one_epoch
+from artgenre.runtime.distributed import DistInfo
+from artgenre.training.data import index_data
+from artgenre.training.engine import StepContext, train_one_epoch
 from artgenre.errors import ConfigError
 from artgenre.models import available_models, build_model, model_schema, normalization
-from artgenre.optim import build_optimizer
+from artgenre.training.optim import build_optimizer
 
 CLASSES = 4  # class folders of the generated paintings
 JPEG_QUALITY = 94  # ~270 KB at 1000 x 1000 px
@@ -470,7 +473,7 @@ class Training:
 def build_training(cfg: DictConfig, device: torch.device) -> Training:
     info = DistInfo()
     tic = time.perf_counter()
-    image_set, split = trainer.index_data(cfg)
+    image_set, split = index_data(cfg)
     index_seconds = time.perf_counter() - tic
     trainer.seed_everything(cfg.trainer.seed)
     model = build_model(cfg.model.name, len(image_set.classes), cfg.data.image_size, **trainer.model_options(cfg))

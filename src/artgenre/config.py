@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from artgenre.errors import ConfigError
-from artgenre.precision import CHOICES as PRECISION_CHOICES
+from artgenre.runtime.precision import CHOICES as PRECISION_CHOICES
 
 
 @dataclass
@@ -67,7 +67,7 @@ class TrainerConfig:
     num_workers: int = 4
     seed: int = 9
     device: str = "auto"  # auto | cpu | cuda
-    precision: str = "auto"  # auto (bf16 on GPUs that have it, else 32) | 32 | bf16 | 16 (see artgenre.precision)
+    precision: str = "auto"  # auto (bf16 on GPUs that have it, else 32) | 32 | bf16 | 16 (see artgenre.runtime.precision)
     channels_last: Optional[bool] = None  # NHWC layout for model and input; null: on CUDA only (no faster on CPUs)
     compile: bool = False  # torch.compile the training step; a failure to compile falls back with a warning
     compile_mode: Optional[str] = None  # torch.compile mode: null (default) | reduce-overhead | max-autotune | ...
@@ -162,6 +162,10 @@ def _check_ranges(cfg: DictConfig) -> None:
          "must be positive (or null: no clipping)"),
         ("data.image_size", cfg.data.image_size >= 8, "must be at least 8"),
         ("data.val_fraction", 0.0 < cfg.data.val_fraction < 1.0, "must be between 0 and 1"),
+        ("data.test_fraction", 0.0 <= cfg.data.test_fraction < 1.0 and cfg.data.val_fraction + cfg.data.test_fraction < 1.0,
+         "needs 0 <= test_fraction and val_fraction + test_fraction < 1"),
+        ("data.min_images", cfg.data.min_images >= 2, "must be at least 2 (one train, one val image)"),
+        ("data.max_pixels", cfg.data.max_pixels >= 1, "must be positive"),
         ("optim.lr", cfg.optim.lr > 0, "must be positive"),
         ("optim.betas", len(cfg.optim.betas) == 2, "needs two values, e.g. [0.9,0.999]"),
         ("sched.warmup_epochs", cfg.sched.warmup_epochs >= 0, "must be 0 or more"),

@@ -30,14 +30,17 @@ from omegaconf.errors import OmegaConfBaseException
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
-from artgenre import checkpoint, distributed, launch
+from artgenre import launch
+from artgenre.rundir import checkpoint
+from artgenre.runtime import distributed
 from artgenre.data.listing import ImageSet
 from artgenre.data.pipeline import DeviceInput, build_datasets
 from artgenre.data.sampler import EvalShardSampler
 from artgenre.errors import CheckpointError, ConfigError, DataError
 from artgenre.models import build_model, normalization
 # the training's own pieces, so that evaluation cannot drift from what training measured
-from artgenre.trainer import autocast_for, index_data, model_options, select_device
+from artgenre.training.data import index_data
+from artgenre.training.fit import autocast_for, model_options, select_device
 
 log = logging.getLogger("artgenre")
 

@@ -15,7 +15,8 @@ from typing import Callable
 
 from omegaconf import OmegaConf
 
-from artgenre import distributed, preemption
+from artgenre.runtime import distributed
+from artgenre.runtime import preemption
 from artgenre.errors import ArtgenreError, ConfigError
 
 STAMP_ENV = "ARTGENRE_RUN_STAMP"

@@ -23,7 +23,8 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import Dataset, default_collate
 
-from artgenre import checkpoint, launch
+from artgenre import launch
+from artgenre.rundir import checkpoint
 from artgenre.data import decode
 from artgenre.data.listing import ImageSet, Record
 from artgenre.data.pipeline import build_datasets

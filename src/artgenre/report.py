@@ -28,7 +28,8 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
-from artgenre import checkpoint, launch
+from artgenre import launch
+from artgenre.rundir import checkpoint
 from artgenre.errors import ArtgenreError, DataError
 
 # (metrics.csv column, file stem, title, decimals in Markdown)

@@ -1,6 +1,6 @@
 """Entry point: ``python -m artgenre.train``, ``torchrun ... -m artgenre.train``, ``artgenre-train``.
 
-compose (Hydra) -> validate (artgenre.config) -> fit (artgenre.trainer). Nothing else here.
+compose (Hydra) -> validate (artgenre.config) -> fit (artgenre.training.fit). Nothing else here.
 """
 
 from __future__ import annotations
@@ -12,9 +12,11 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from artgenre import distributed, launch, preemption
+from artgenre import launch
+from artgenre.runtime import distributed
+from artgenre.runtime import preemption
 from artgenre.config import validate
-from artgenre.trainer import fit
+from artgenre.training.fit import fit
 
 
 def run(raw: DictConfig) -> float:

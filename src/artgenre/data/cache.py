@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from artgenre import distributed
+from artgenre.runtime import distributed
 from artgenre.data import decode
 from artgenre.data.archive import Archive, open_archive
 from artgenre.data.listing import ImageSet, Record

@@ -31,7 +31,7 @@ from typing import Any, Callable, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
-from artgenre import distributed
+from artgenre.runtime import distributed
 from artgenre.data import decode
 from artgenre.data.archive import Archive
 from artgenre.data.artworks import ArtistMatcher

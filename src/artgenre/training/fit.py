@@ -26,20 +26,23 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 
-from artgenre import checkpoint, distributed, precision, preemption
-from artgenre.compiled import CompileFallback
-from artgenre.cpu_memory import keep_freed_memory
+from artgenre.rundir import checkpoint
+from artgenre.runtime import distributed
+from artgenre.runtime import precision
+from artgenre.runtime import preemption
+from artgenre.runtime.compilation import CompileFallback
+from artgenre.runtime.cpu_memory import keep_freed_memory
 from artgenre.data.balance import loss_weights, train_sampler
 from artgenre.data.listing import ImageSet
-from artgenre.data.manifest import prepare_once, report
+from artgenre.training.data import index_data
 from artgenre.data.pipeline import DeviceBatches, build_datasets, collate
 from artgenre.data.sampler import EvalShardSampler, TrainShardSampler
-from artgenre.engine import StepContext, evaluate, optimizer_steps, train_one_epoch
+from artgenre.training.engine import StepContext, evaluate, optimizer_steps, train_one_epoch
 from artgenre.errors import CheckpointError, ConfigError
-from artgenre.metrics import MetricsCSV, table_header, table_row
+from artgenre.rundir.metrics import MetricsCSV, table_header, table_row
 from artgenre.models import build_model, model_schema, model_summary, normalization
-from artgenre.optim import build_optimizer, build_scheduler
-from artgenre.tblog import TensorBoardLog, require_tensorboard
+from artgenre.training.optim import build_optimizer, build_scheduler
+from artgenre.rundir.tensorboard import TensorBoardLog, require_tensorboard
 
 log = logging.getLogger("artgenre")
 
@@ -116,16 +119,6 @@ class PerClassCSV:
 def class_weight(cfg: DictConfig, data: Data, device: torch.device) -> Optional[torch.Tensor]:
     weights = loss_weights(cfg.trainer.class_balance, data.train_labels, len(data.classes))
     return None if weights is None else weights.to(device)
-
-
-def index_data(cfg: DictConfig) -> tuple[ImageSet, list[str]]:
-    """The image list and its train/val(/test) split from the manifest, which rank 0 prepares when
-    it is missing or out of date and hands to every rank; the same in every later run."""
-    prepared = prepare_once(cfg, progress=cfg.trainer.progress)
-    if distributed.env_info().is_main:
-        for line in report(prepared, full=not prepared.reused):
-            log.info(line)
-    return prepared.image_set(), prepared.split
 
 
 def build_loaders(

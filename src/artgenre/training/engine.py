@@ -25,8 +25,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from artgenre.distributed import all_reduce_sum
-from artgenre.preemption import StopCheck, StopRequested
+from artgenre.runtime.distributed import all_reduce_sum
+from artgenre.runtime.preemption import StopCheck, StopRequested
 
 ContextFactory = Callable[[], contextlib.AbstractContextManager]
 

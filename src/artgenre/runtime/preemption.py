@@ -19,7 +19,7 @@ import threading
 from types import FrameType
 from typing import Any, Callable, Iterator, Optional
 
-from artgenre import distributed
+from artgenre.runtime import distributed
 
 EXIT_CODE = 75  # EX_TEMPFAIL (sysexits.h): stopped on request, run it again to continue
 STOP_SIGNALS = (signal.SIGUSR1, signal.SIGTERM)
