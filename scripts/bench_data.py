@@ -33,13 +33,13 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 import artgenre
-from artgenre.bench import StudyDataset, painting
+from artgenre.benchmark.paintings import painting
+from artgenre.benchmark.study import StudyDataset
 from artgenre.config import validate
-from artgenre.data import cache as pixel_cache
-from artgenre.data.dataset import CachedImageDataset, ImageListDataset
-from artgenre.data.manifest import prepare
-from artgenre.data.pipeline import DeviceBatches
-from artgenre.data.transforms import geometry
+from artgenre.data.loading.dataset import CachedImageDataset, ImageListDataset
+from artgenre.data.loading.pipeline import DeviceBatches
+from artgenre.data.loading.transforms import geometry
+from artgenre.training.data import ensure_pixel_cache, prepare_manifest
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
@@ -98,13 +98,13 @@ def main(argv: list[str] | None = None) -> None:
 
         cfg = validate(_config(root, args))
         tic = time.perf_counter()
-        prepared = prepare(cfg, progress=False)
+        prepared = prepare_manifest(cfg, progress=False)
         check_s = time.perf_counter() - tic
         image_set = prepared.image_set()
         tic = time.perf_counter()
-        pixels = pixel_cache.ensure(image_set, args.size, "square", args.workers, progress=False)
+        pixels = ensure_pixel_cache(image_set, args.size, "square", args.workers, progress=False)
         build_s = time.perf_counter() - tic
-        margin = pixel_cache.ensure(image_set, args.size, "margin", args.workers, progress=False)
+        margin = ensure_pixel_cache(image_set, args.size, "margin", args.workers, progress=False)
         print(f"one-off: prepare (decode-check every file) {check_s:.1f} s, build the cache {build_s:.1f} s "
               f"({sum(p.stat().st_size for p in pixels.folder.rglob('*.npy')) / 2**20:.0f} MB)")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from artgenre.data.synthetic import ensure_synthetic
+from artgenre.data.layouts.synthetic import ensure_synthetic
 
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent

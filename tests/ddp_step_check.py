@@ -17,7 +17,7 @@ from torch import nn
 
 from artgenre.runtime import distributed
 from artgenre.training.engine import StepContext, train_one_epoch
-from artgenre.training.fit import place_model, wrap_for_training
+from artgenre.training.setup import place_model, wrap_for_training
 
 CPU = torch.device("cpu")
 

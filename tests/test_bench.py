@@ -12,6 +12,7 @@ import pytest
 import torch
 
 from artgenre import bench
+from artgenre.benchmark import paintings
 
 # a model and a data set small enough for a few seconds per phase on a CPU
 TINY = ["--model", "vit_scratch", "--model-opt", "embed_dim=32", "--model-opt", "depth=1", "--model-opt",
@@ -147,9 +148,9 @@ def test_mistakes_end_before_any_work_with_one_line(args: list[str], message: st
 
 
 def test_generated_paintings_are_realistic_jpegs(tmp_path: Path) -> None:
-    generated = bench.make_images(tmp_path, 8, 1000)
+    generated = paintings.make_images(tmp_path, 8, 1000)
     files = sorted(tmp_path.rglob("*.jpg"))
     assert len(files) == generated.count == 8
-    assert len({f.parent.name for f in files}) == bench.CLASSES
+    assert len({f.parent.name for f in files}) == paintings.CLASSES
     assert all(200_000 <= f.stat().st_size <= 400_000 for f in files), [f.stat().st_size for f in files]
     assert generated.megabytes == pytest.approx(sum(f.stat().st_size for f in files) / 2**20)

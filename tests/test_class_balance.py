@@ -11,10 +11,10 @@ import pytest
 import torch
 from torch import nn
 
-from artgenre.data.balance import CLASS_BALANCE, class_weights, loss_weights, train_sampler
-from artgenre.data.sampler import BalancedShardSampler
+from artgenre.data.loading.balance import CLASS_BALANCE, class_weights, loss_weights, train_sampler
+from artgenre.data.loading.sampler import BalancedShardSampler
 from artgenre.training.engine import StepContext, train_one_epoch
-from artgenre.training.fit import PerClassCSV
+from artgenre.rundir.metrics import PerClassCSV
 from conftest import TINY, run_cli
 
 # the study's imbalance, scaled down: Picasso 44 ... Pollock 3

@@ -30,12 +30,12 @@ def test_defaults_are_the_study_recipe() -> None:
     assert cfg.data.image_size == 384 and cfg.data.val_fraction == 0.15
 
 
-@pytest.mark.parametrize("model", [p.stem for p in (CONF / "model").glob("*.yaml")])
+@pytest.mark.parametrize("model", available_models())  # the model group comes from the registry
 def test_every_model_config_composes_and_matches_its_schema(model: str) -> None:
     cfg = composed(f"model={model}")
     yaml_keys = set(cfg.model) - {"name"}
     schema_keys = {f.name for f in dataclasses.fields(model_schema(cfg.model.name))}
-    assert yaml_keys == schema_keys, "the YAML must list every option so the command line can override it"
+    assert yaml_keys == schema_keys, "the composed config must list every option so the command line can override it"
     validate(cfg)
 
 
@@ -48,7 +48,7 @@ def test_section_yaml_keys_exist_in_the_schema(group: str) -> None:
 
 
 def test_every_registered_model_has_a_config() -> None:
-    configs = {p.stem for p in (CONF / "model").glob("*.yaml")}
+    configs = {name for name in available_models() if composed(f"model={name}").model.name == name}
     assert set(available_models()) <= configs
 
 

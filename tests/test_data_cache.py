@@ -5,23 +5,42 @@ from __future__ import annotations
 import csv
 import dataclasses
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 from torch.utils.data import DataLoader
+from torchvision.transforms import v2
 
-from artgenre.data import cache
-from artgenre.data.dataset import CachedImageDataset, ImageListDataset
-from artgenre.data.manifest import prepare
-from artgenre.data.pipeline import DeviceBatches
-from artgenre.data.transforms import AUGMENTATIONS, build_transform, geometry
+from artgenre.data.loading import cache
+from artgenre.data.loading.dataset import CachedImageDataset, ImageListDataset
+from artgenre.data.loading.pipeline import DeviceBatches
+from artgenre.data.loading.transforms import AUGMENTATIONS, geometry
+from artgenre.data.prepare import pixels as pixel_cache
+from artgenre.training.data import ensure_pixel_cache
+from artgenre.training.data import prepare_manifest as prepare
 from artgenre.errors import DataError
 from conftest import TINY, run_cli
 from trap_archive import config, jpeg, make_archive
 
 MEAN, STD = (0.5, 0.5, 0.5), (0.25, 0.25, 0.25)
+
+
+def cached_size(width: int, height: int, image_size: int, layout: str = "margin") -> tuple[int, int]:
+    """(width, height) an image of that size is stored at."""
+    return cache.LAYOUTS[layout].size(width, height, image_size)
+
+
+def build_transform(
+    image_size: int, mean: Sequence[float], std: Sequence[float], normalize: bool, augment: str, train: bool
+) -> v2.Compose:
+    """The whole pipeline for one image: geometry, then float in [0, 1], then normalisation."""
+    steps = [geometry(image_size, augment, train), v2.ToDtype(torch.float32, scale=True)]
+    if normalize:
+        steps.append(v2.Normalize(list(mean), list(std)))
+    return v2.Compose(steps)
 
 
 @pytest.fixture(scope="module")
@@ -39,8 +58,8 @@ def prepared(tmp_path_factory: pytest.TempPathFactory):
     (8000, 500, 100, (460, 29)),  # a strip: long side capped at 4 x 115, aspect kept
 ])
 def test_margin_layout_size(w: int, h: int, size: int, expected: tuple[int, int]) -> None:
-    assert cache.cached_size(w, h, size, "margin") == expected
-    assert cache.cached_size(w, h, size, "square") == (size, size)
+    assert cached_size(w, h, size, "margin") == expected
+    assert cached_size(w, h, size, "square") == (size, size)
 
 
 def test_each_preset_has_a_cache_layout() -> None:
@@ -50,11 +69,11 @@ def test_each_preset_has_a_cache_layout() -> None:
 
 def test_cache_holds_each_image_resized_once(prepared) -> None:
     image_set, size = prepared.image_set(), 32
-    assert cache.build(image_set, size, "margin", workers=2, progress=False) == len(image_set.records)
-    assert cache.build(image_set, size, "margin", workers=2, progress=False) == 0, "nothing to do the second time"
-    pixels = cache.ensure(image_set, size, "margin", workers=0, progress=False)
+    assert pixel_cache.build(image_set, size, "margin", workers=2, progress=False) == len(image_set.records)
+    assert pixel_cache.build(image_set, size, "margin", workers=2, progress=False) == 0, "nothing to do the second time"
+    pixels = ensure_pixel_cache(image_set, size, "margin", workers=0, progress=False)
     for i, r in enumerate(image_set.records):
-        assert tuple(pixels[i].shape) == (3, *cache.cached_size(r.width, r.height, size)[::-1])
+        assert tuple(pixels[i].shape) == (3, *cached_size(r.width, r.height, size)[::-1])
         assert pixels[i].dtype == torch.uint8
     assert pixels.folder.name == f"pixels-v{cache.CACHE_VERSION}-margin-32"
 
@@ -67,19 +86,19 @@ def test_cache_holds_each_image_resized_once(prepared) -> None:
 
 def test_cache_follows_the_content_and_the_size(prepared) -> None:
     image_set = prepared.image_set()
-    cache.build(image_set, 32, "margin", workers=0, progress=False)
-    assert not cache.missing(image_set, 32, "margin")
-    assert len(cache.missing(image_set, 48, "margin")) == len(image_set.records), "another size is another cache"
-    assert len(cache.missing(image_set, 32, "square")) == len(image_set.records), "another layout too"
+    pixel_cache.build(image_set, 32, "margin", workers=0, progress=False)
+    assert not pixel_cache.missing(image_set, 32, "margin")
+    assert len(pixel_cache.missing(image_set, 48, "margin")) == len(image_set.records), "another size is another cache"
+    assert len(pixel_cache.missing(image_set, 32, "square")) == len(image_set.records), "another layout too"
     changed = dataclasses.replace(image_set.records[0], sha1="0" * 40)
-    assert cache.missing(dataclasses.replace(image_set, records=[changed]), 32, "margin"), "new content, new file"
+    assert pixel_cache.missing(dataclasses.replace(image_set, records=[changed]), 32, "margin"), "new content, new file"
 
 
 @pytest.mark.parametrize("augment", ["none", "basic"])
 def test_cached_and_decoded_datasets_feed_the_same_images(prepared, augment: str) -> None:
     image_set, size = prepared.image_set(), 32
     layout = AUGMENTATIONS[augment].cache_layout
-    pixels = cache.ensure(image_set, size, layout, workers=0, progress=False)
+    pixels = ensure_pixel_cache(image_set, size, layout, workers=0, progress=False)
     rows = [i for i, s in enumerate(prepared.split) if s == "val"]
     labels = [image_set.records[i].label for i in rows]
     tf = geometry(size, augment, train=False)
@@ -152,7 +171,7 @@ def test_a_file_broken_after_prepare_is_named(prepared, tmp_path: Path) -> None:
 
 def test_cache_files_read_fast_and_exactly(tmp_path: Path) -> None:
     """read_pixels parses the header np.save writes for H x W x 3 uint8 and leaves anything else to np.load."""
-    from artgenre.data.cache import read_pixels
+    from artgenre.data.loading.cache import read_pixels
 
     rng = np.random.default_rng(0)
     for shape in ((7, 5, 3), (384, 441, 3)):

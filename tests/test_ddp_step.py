@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 from artgenre.rundir import checkpoint
 from artgenre.runtime.distributed import DistInfo
 from artgenre.errors import ConfigError
-from artgenre.training.fit import place_model
+from artgenre.training.setup import place_model
 
 from conftest import TINY, VENV_BIN, run_cli
 

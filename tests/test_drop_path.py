@@ -209,7 +209,7 @@ def test_checkpoints_from_before_the_rename_load_with_the_new_name(tmp_path: Pat
 
 def test_a_checkpoint_from_before_drop_path_existed_resumes_with_its_default(tmp_path: Path) -> None:
     from artgenre.errors import CheckpointError
-    from artgenre.training.fit import check_compatible
+    from artgenre.training.resume import check_compatible
 
     saved = OmegaConf.to_container(composed("model=resnet50"), resolve=True)
     saved["model"] = {"name": "resnet50", "zero_init_residual": False, "pretrained": None}  # as saved before
@@ -220,7 +220,7 @@ def test_a_checkpoint_from_before_drop_path_existed_resumes_with_its_default(tmp
 
 
 def test_sync_batchnorm_keeps_resnet50_drop_path() -> None:
-    from artgenre.training.fit import to_sync_batchnorm
+    from artgenre.training.setup import to_sync_batchnorm
 
     model = build_model("resnet50", num_classes=5, image_size=32, drop_path=0.3)
     hooks = {name: list(m._forward_hooks.values()) for name, m in model.named_modules() if m._forward_hooks}

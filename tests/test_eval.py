@@ -21,6 +21,8 @@ import torch
 from PIL import Image
 
 from artgenre import eval as ag_eval
+from artgenre.evaluation.predictions import Predictions
+from artgenre.evaluation.scores import summarize
 from artgenre.errors import CheckpointError, ConfigError, DataError
 from conftest import TINY, VENV_BIN, run_cli
 
@@ -213,8 +215,8 @@ def test_summarize_on_a_known_example() -> None:
     # 3 classes; class 2 never occurs and is never predicted
     labels = np.array([0, 0, 0, 1, 1])
     logits = np.array([[3, 2, 1], [3, 1, 2], [1, 3, 2], [1, 3, 2], [3, 2, 1]], dtype=np.float32)
-    p = ag_eval.Predictions([f"{i}.jpg" for i in range(5)], labels, logits, logits.argmax(1))
-    r = ag_eval.summarize(p, ["a", "b", "c"])
+    p = Predictions([f"{i}.jpg" for i in range(5)], labels, logits, logits.argmax(1))
+    r = summarize(p, ["a", "b", "c"])
     assert r["top1"] == 60.0 and r["top3"] == 100.0
     assert r["balanced_acc"] == pytest.approx(100 * (2 / 3 + 1 / 2) / 2)
     assert r["confusion"].tolist() == [[2, 1, 0], [1, 1, 0], [0, 0, 0]]

@@ -20,7 +20,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from artgenre.models import iformer
+from artgenre.models import iformer_timm
 from artgenre.models.iformer import (
     VARIANTS,
     DropPath,
@@ -307,7 +307,7 @@ def test_timm_create_model_builds_ours() -> None:
 
     for name in VARIANTS:
         assert timm.is_model(name)
-        assert getattr(timm.models.model_entrypoint(name), "__module__", "") == iformer.__name__
+        assert getattr(timm.models.model_entrypoint(name), "__module__", "") == iformer_timm.__name__
     torch.manual_seed(0)
     model = timm.create_model("iformer_small", pretrained=False, num_classes=10, img_size=64, drop_path_rate=0.1)
     assert isinstance(model, InceptionTransformer)
@@ -344,16 +344,16 @@ def test_timm_registration_is_idempotent_and_refuses_collisions() -> None:
 
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # re-registering ours must be silent
-        iformer.register_timm_models()
-        iformer.register_timm_models()
-    assert timm.models.model_entrypoint("iformer_small").__module__ == iformer.__name__
+        iformer_timm.register_timm_models()
+        iformer_timm.register_timm_models()
+    assert timm.models.model_entrypoint("iformer_small").__module__ == iformer_timm.__name__
 
     def iformer_s(**kwargs):  # a name timm already uses for its own network
         raise AssertionError("must not be registered")
 
     timm_own = timm.models.model_entrypoint("iformer_s")
     with pytest.raises(RuntimeError, match="already has a model named 'iformer_s'"):
-        iformer._register_timm_entrypoint(iformer_s)
+        iformer_timm._register_timm_entrypoint(iformer_s)
     assert timm.models.model_entrypoint("iformer_s") is timm_own
 
 
@@ -364,15 +364,15 @@ def test_import_twice_and_reload_are_silent() -> None:
 
     script = (
         "import importlib, warnings, timm\n"
-        "import artgenre.models.iformer as m\n"
+        "import artgenre.models.iformer_timm as m\n"
         "warnings.simplefilter('error')\n"
-        "import artgenre.models.iformer\n"
+        "import artgenre.models.iformer_timm\n"
         "m = importlib.reload(m)\n"
         "assert timm.models.model_entrypoint('iformer_small') is not None\n"
         "model = timm.create_model('iformer_small', num_classes=3, img_size=32)\n"
         "assert type(model) is m.InceptionTransformer, type(model)\n"
     )
-    src = str(Path(iformer.__file__).resolve().parents[2])
+    src = str(Path(iformer_timm.__file__).resolve().parents[2])
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([src, os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

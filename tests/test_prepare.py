@@ -14,9 +14,11 @@ import pytest
 import torch
 from PIL import Image
 
-from artgenre.data import decode, manifest, names
-from artgenre.data.dataset import ImageListDataset
-from artgenre.data.manifest import prepare
+from artgenre.data import decode
+from artgenre.data.layouts import names
+from artgenre.data.loading.dataset import ImageListDataset
+from artgenre.data.prepare import files, manifest, report
+from artgenre.training.data import prepare_manifest as prepare
 from artgenre.data.split import stratified_split
 from artgenre.errors import ConfigError, DataError
 from trap_archive import DURER_CP437, DURER_DOUBLE, config, jpeg, make_archive, zip_folder
@@ -94,7 +96,7 @@ def test_files_written_and_report(everyone: manifest.Prepared) -> None:
     assert list(written[0]) == manifest.MANIFEST_COLUMNS and len(written) == len(everyone.records)
     assert {r["path"] for r in rows(everyone.excluded_path)} == {p for p, _ in everyone.excluded}
     assert everyone.cache_dir == everyone.root / ".artgenre"
-    text = "\n".join(manifest.report(everyone))
+    text = "\n".join(report(everyone))
     assert "Pablo_Picasso_6.jpg: truncated" in text and str(everyone.manifest_path) in text
     assert str(everyone.excluded_path) in text and "total" in text
 
@@ -199,8 +201,8 @@ def test_a_manifest_rewritten_by_another_run_is_not_trusted(fresh: Path) -> None
 
 def test_read_only_root_uses_a_per_user_cache(fresh: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ARTGENRE_CACHE_DIR", str(tmp_path / "user-cache"))
-    real = manifest._writable
-    monkeypatch.setattr(manifest, "_writable", lambda folder: not folder.is_relative_to(fresh) and real(folder))
+    real = files._writable
+    monkeypatch.setattr(files, "_writable", lambda folder: not folder.is_relative_to(fresh) and real(folder))
     p = prepare(config(f"data.root={fresh}", "data.artists=all"))
     assert p.cache_dir.is_relative_to(tmp_path / "user-cache") and p.manifest_path.is_file()
     assert not (fresh / ".artgenre").exists()

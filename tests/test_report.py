@@ -14,9 +14,11 @@ from PIL import Image
 
 from artgenre import eval as ag_eval
 from artgenre import report
+from artgenre.evaluation.report import write_report
+from artgenre.evaluation.tables import STUDY_TABLES
 from artgenre.rundir import tensorboard as tblog
 from artgenre.config import validate
-from artgenre.data.sampler import TrainShardSampler
+from artgenre.data.loading.sampler import TrainShardSampler
 from artgenre.errors import ConfigError, DataError
 from artgenre.models import build_model
 from test_eval import EPOCHS, HAVE_TENSORBOARD, trained_run
@@ -48,7 +50,7 @@ def sweep(run_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def built(sweep: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("report")
-    report.write_report([sweep], out, every=1)
+    write_report([sweep], out, every=1)
     return out
 
 
@@ -67,7 +69,7 @@ LABELS = ["vit_scratch (0_vit_scratch)", "vit_scratch (1_vit_scratch)", "vit_scr
 
 def test_study_tables_hold_the_csv_numbers(run_dir: Path, built: Path) -> None:
     rows = metrics(run_dir)
-    for key, stem, _, decimals in report.STUDY_TABLES:
+    for key, stem, _, decimals in STUDY_TABLES:
         table = read_csv(built / f"{stem}.csv")
         assert table[0] == ["epoch", *LABELS]
         assert [r[0] for r in table[1:]] == [str(e) for e in range(1, EPOCHS + 1)]
@@ -114,7 +116,7 @@ def test_plots_are_valid_pngs_and_embedded(built: Path) -> None:
 
 
 def test_every_n_epochs_and_single_run(run_dir: Path, tmp_path: Path) -> None:
-    report.write_report([run_dir], tmp_path, every=10)  # fewer epochs than --every: the last epoch alone
+    write_report([run_dir], tmp_path, every=10)  # fewer epochs than --every: the last epoch alone
     table = read_csv(tmp_path / "val_acc.csv")
     assert table == [["epoch", "vit_scratch"], [str(EPOCHS), repr(metrics(run_dir)[-1]["val_acc"])]]
     assert not list(tmp_path.glob("confusion_*.png"))
@@ -122,9 +124,9 @@ def test_every_n_epochs_and_single_run(run_dir: Path, tmp_path: Path) -> None:
 
 def test_no_runs_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="no metrics.csv"):
-        report.write_report([tmp_path], tmp_path / "out")
+        write_report([tmp_path], tmp_path / "out")
     with pytest.raises(DataError, match="not a folder"):
-        report.write_report([tmp_path / "nope"], tmp_path / "out")
+        write_report([tmp_path / "nope"], tmp_path / "out")
 
 
 def test_cli(sweep: Path, tmp_path: Path, capsys: pytest.CaptureFixture) -> None:

@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from artgenre.data.sampler import EvalShardSampler, TrainShardSampler
+from artgenre.data.loading.sampler import EvalShardSampler, TrainShardSampler
 
 
 @pytest.mark.parametrize("size,world", [(74, 2), (75, 2), (10, 3), (1, 4), (288, 8)])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from artgenre.data.catalog import STUDY_ARTISTS
+from artgenre.data.layouts.catalog import STUDY_ARTISTS
 from artgenre.data.split import stratified_split
 
 REAL_LABELS = [i for i, a in enumerate(STUDY_ARTISTS) for _ in range(a.paintings)]

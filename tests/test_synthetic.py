@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from artgenre.data import synthetic
-from artgenre.data.catalog import STUDY_ARTISTS, STUDY_ARTIST_NAMES
+from artgenre.data.layouts import synthetic
+from artgenre.data.layouts.catalog import STUDY_ARTISTS, STUDY_ARTIST_NAMES
 
 # A small set for the tests that generate several times (about 30 images, well under a second).
 SMALL = dict(scale=0.01, seed=0, min_per_class=2, size=(96, 160))

@@ -18,7 +18,8 @@ from artgenre.runtime.distributed import DistInfo
 from artgenre.training.engine import evaluate
 from artgenre.rundir.metrics import COLUMNS
 from artgenre.models import build_model, normalization
-from artgenre.training.fit import build_loaders, index_data, model_options
+from artgenre.training.data import index_data
+from artgenre.training.setup import build_loaders, model_options
 
 from conftest import TINY, run_cli
 

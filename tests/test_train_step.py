@@ -264,7 +264,7 @@ def test_progress_reads_the_loss_only_every_log_every_steps(monkeypatch) -> None
 # ------------------------------------------------------------------ model inputs
 @pytest.mark.parametrize("channels_last", [False, True])
 def test_batches_come_in_the_model_layout_and_normalise_exactly(channels_last: bool) -> None:
-    from artgenre.data.pipeline import DeviceInput, collate
+    from artgenre.data.loading.pipeline import DeviceInput, collate
 
     g = torch.Generator().manual_seed(0)
     images = [torch.randint(0, 256, (9, 7, 3), dtype=torch.uint8, generator=g).permute(2, 0, 1) for _ in range(4)]

@@ -1,27 +1,31 @@
-"""The configuration schema: typed dataclasses every composed config is checked against.
+"""The configuration schema: the one source of every default, choice list and range check.
 
-Hydra composes YAML from ``conf/``; :func:`validate` then merges each section into its
-schema so that a misspelt key (``trainer.epoch=3``) or a wrong type (``trainer.epochs=ten``)
-stops the run before anything is built, with a message that names the key.
-The model section is checked against the dataclass its builder registered, so each model
-family accepts exactly its own options.
+The dataclasses below hold each section's options and defaults; each model family's options
+live with its builder in the model registry. :func:`register_configs` puts both into Hydra's
+ConfigStore (``schema`` and the ``model`` group), so the YAML files under ``conf/`` hold
+presets only: what a data set, optimizer, schedule or experiment changes. Hydra composes;
+:func:`validate` then merges each section into its schema so that a misspelt key
+(``trainer.epoch=3``), a wrong type (``trainer.epochs=ten``), a value outside the choices
+(derived from the registries that implement them) or outside its range stops the run
+before anything is built, with a message that names the key.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from hydra.core.config_store import ConfigStore
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from artgenre.errors import ConfigError
-from artgenre.runtime.precision import CHOICES as PRECISION_CHOICES
 
 
 @dataclass
 class DataConfig:
-    name: str = "synthetic"  # dataset kind: best_artworks | synthetic | folder (one sub-folder per class)
+    name: str = "best_artworks"  # data set kind: best_artworks | synthetic | folder (one sub-folder per class)
     root: Optional[str] = None  # unpacked Kaggle archive or its .zip (or where the synthetic set is cached)
     image_size: int = 384
     val_fraction: float = 0.15
@@ -92,19 +96,47 @@ SECTION_SCHEMAS: dict[str, type] = {
     "trainer": TrainerConfig,
 }
 
-CHOICES: dict[str, tuple[str, ...]] = {
-    "data.name": ("best_artworks", "synthetic", "folder"),
-    "data.augment": ("none", "basic", "strong"),
-    "data.source": ("images", "resized"),
-    "data.label": ("artist", "genre"),
-    "optim.name": ("adamw", "sgd"),
-    "sched.name": ("constant", "cosine"),
-    "sched.interval": ("step", "epoch"),
-    "trainer.device": ("auto", "cpu", "cuda"),
-    "trainer.precision": PRECISION_CHOICES,
-    "trainer.compile_mode": (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs"),
-    "trainer.class_balance": ("none", "loss", "sampler"),
-}
+COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+SCHED_INTERVALS = ("step", "epoch")
+
+
+def choices() -> dict[str, tuple[Any, ...]]:
+    """The allowed values of each choice key, read from the registries that implement them."""
+    from artgenre.data.layouts import DATASETS
+    from artgenre.data.layouts.artworks import LAYOUTS as SOURCES
+    from artgenre.data.loading.balance import CLASS_BALANCE
+    from artgenre.data.loading.transforms import AUGMENTATIONS
+    from artgenre.data.prepare.classes import LABELINGS
+    from artgenre.runtime.device import DEVICE_CHOICES
+    from artgenre.runtime.precision import CHOICES as PRECISION_CHOICES
+    from artgenre.training.optim import OPTIMIZERS, SHAPES
+
+    return {
+        "data.name": tuple(DATASETS),
+        "data.augment": tuple(AUGMENTATIONS),
+        "data.source": tuple(SOURCES),
+        "data.label": tuple(LABELINGS),
+        "optim.name": tuple(OPTIMIZERS),
+        "sched.name": tuple(SHAPES),
+        "sched.interval": SCHED_INTERVALS,
+        "trainer.device": DEVICE_CHOICES,
+        "trainer.precision": PRECISION_CHOICES,
+        "trainer.compile_mode": COMPILE_MODES,
+        "trainer.class_balance": tuple(CLASS_BALANCE),
+    }
+
+
+def register_configs() -> None:
+    """Every default into Hydra's ConfigStore: ``schema`` (the sections above) and one ``model``
+    group entry per registered model. Plain dicts, not the dataclasses: composing stays untyped,
+    so a bad value reaches :func:`validate` and its message naming the key."""
+    from artgenre.models import available_models, model_schema
+
+    cs = ConfigStore.instance()
+    cs.store(name="schema", node={k: dataclasses.asdict(s()) for k, s in SECTION_SCHEMAS.items()})
+    for name in available_models():
+        cs.store(group="model", name=name, node={"name": name, **dataclasses.asdict(model_schema(name))})
+
 
 TOP_LEVEL_KEYS = {"model", *SECTION_SCHEMAS}
 
@@ -141,7 +173,7 @@ def validate(cfg: DictConfig) -> DictConfig:
     checked["model"] = OmegaConf.merge({"name": model_name}, checked["model"])
 
     out = OmegaConf.create({k: checked[k] for k in ("model", *SECTION_SCHEMAS)})
-    for key, allowed in CHOICES.items():
+    for key, allowed in choices().items():
         value = OmegaConf.select(out, key)
         if value not in allowed:
             raise ConfigError(f"'{key}' is {value!r}; choose one of: {', '.join(str(a) for a in allowed)}")
@@ -173,3 +205,6 @@ def _check_ranges(cfg: DictConfig) -> None:
     for key, ok, why in rules:
         if not ok:
             raise ConfigError(f"'{key}' = {OmegaConf.select(cfg, key)} {why}")
+
+
+register_configs()  # on import, before any Hydra composition (as Hydra's own examples do)

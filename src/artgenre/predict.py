@@ -27,9 +27,10 @@ from artgenre import launch
 from artgenre.rundir import checkpoint
 from artgenre.data import decode
 from artgenre.data.listing import ImageSet, Record
-from artgenre.data.pipeline import build_datasets
+from artgenre.data.loading.pipeline import build_datasets
 from artgenre.errors import ConfigError, DataError
-from artgenre.eval import input_for, model_from_checkpoint, training_config
+from artgenre.evaluation.restore import input_for, model_from_checkpoint, training_config
+from artgenre.runtime.device import DEVICE_CHOICES, resolve_device
 
 BATCH_SIZE = 32
 
@@ -72,15 +73,9 @@ def folder_datasets(cfg: DictConfig, paths: list[str]) -> dict[str, tuple[Datase
     out = {}
     for folder, names in by_folder.items():
         image_set = ImageSet(root=Path(folder), records=[Record(n, "", 0, "") for n in names], classes=[])
-        _, dataset = build_datasets(data, image_set, ["val"] * len(names), 0, progress=False)
+        _, dataset = build_datasets(data, image_set, ["val"] * len(names))
         out[folder] = (dataset, {n: i for i, n in enumerate(names)})
     return out
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("--device cuda but no CUDA device is visible; use --device cpu")
-    return torch.device("cuda" if name == "cuda" or (name == "auto" and torch.cuda.is_available()) else "cpu")
 
 
 @torch.no_grad()
@@ -90,7 +85,7 @@ def predict(
     """Top-k classes for each image of ``inputs`` (files or folders), in the order given."""
     if k < 1:
         raise ConfigError(f"-k {k}: must be 1 or more")
-    dev = resolve_device(device)
+    dev = resolve_device(device, setting="--device")
     state = checkpoint.load(checkpoint_path)
     cfg = training_config(state)
     model = model_from_checkpoint(state, cfg, dev)
@@ -146,7 +141,7 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p.add_argument("--checkpoint", "-c", required=True,
                    help="a training checkpoint, e.g. <run dir>/checkpoints/best.pt")
     p.add_argument("-k", type=int, default=3, help="how many classes to show per image (default: 3)")
-    p.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto", help="default: cuda if available")
+    p.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="default: cuda if available")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return p.parse_args(argv)
 

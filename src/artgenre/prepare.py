@@ -14,14 +14,15 @@ from omegaconf import DictConfig
 
 from artgenre import launch
 from artgenre.config import validate
-from artgenre.data import cache as pixel_cache
-from artgenre.data.manifest import prepare, report
-from artgenre.data.transforms import AUGMENTATIONS
+from artgenre.data.loading.transforms import AUGMENTATIONS
+from artgenre.data.prepare import pixels as pixel_cache
+from artgenre.data.prepare import report
+from artgenre.training.data import prepare_manifest
 
 
 def run(raw: DictConfig) -> None:
     cfg = validate(raw)
-    prepared = prepare(cfg, progress=cfg.trainer.progress)
+    prepared = prepare_manifest(cfg, progress=cfg.trainer.progress)
     lines = report(prepared)
     if cfg.data.cache:
         size, layout = cfg.data.image_size, AUGMENTATIONS[cfg.data.augment].cache_layout

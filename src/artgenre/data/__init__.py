@@ -1,18 +1,25 @@
-"""Data sets by config name (``data.name``). Each entry lists an archive's classes and candidate
-files; prepare (manifest.py) then checks, labels and splits every one of them the same way."""
+"""The data layer: which images a run uses, how they are checked and split, and how they are fed.
+
+* ``layouts/``  archive layouts by config name (``data.name``, :data:`layouts.DATASETS`): the
+                Kaggle "Best Artworks" archive, a folder per class, the synthetic set.
+* ``prepare/``  the prepare step: check every image once, choose and label the classes, split,
+                write the manifest; build the pixel cache.
+* ``loading/``  torch datasets, samplers, augmentation presets and the pixel cache reader.
+* basics shared by all three: ``listing`` (Record, ImageSet, Listing), ``archive`` (a folder or
+  a zip), ``decode``, ``split`` (the stratified split), ``parallel`` (a worker pool with progress).
+
+The data layer runs no collectives and reads no ``trainer.*`` setting: callers pass the seed,
+worker count and progress flag, and decide which rank does what (``artgenre.training.data``).
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Callable
-
-from omegaconf import DictConfig
 
 from artgenre.data.listing import ImageSet, Listing, Record
-from artgenre.errors import DataError
 
-__all__ = ["DATASETS", "ImageSet", "Listing", "Record", "default_cache_dir"]
+__all__ = ["ImageSet", "Listing", "Record", "default_cache_dir"]
 
 
 def default_cache_dir() -> Path:
@@ -21,35 +28,3 @@ def default_cache_dir() -> Path:
         return Path(os.environ["ARTGENRE_CACHE_DIR"]).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "artgenre"
-
-
-def _best_artworks(cfg: DictConfig) -> Listing:
-    from artgenre.data.artworks import list_best_artworks
-
-    return list_best_artworks(cfg.root, cfg.source)
-
-
-def _synthetic(cfg: DictConfig) -> Listing:
-    from artgenre.data.artworks import list_best_artworks
-    from artgenre.data.synthetic import ensure_synthetic
-
-    # prepare runs on rank 0 alone, so this process is the only writer
-    root = cfg.root or default_cache_dir() / f"synthetic-scale{cfg.synthetic_scale:g}-seed{cfg.synthetic_seed}"
-    try:
-        ensure_synthetic(root, scale=cfg.synthetic_scale, seed=cfg.synthetic_seed)
-    except ValueError as e:
-        raise DataError(str(e)) from None
-    return list_best_artworks(root, cfg.source)  # the real archive's code path
-
-
-def _folder(cfg: DictConfig) -> Listing:
-    from artgenre.data.folder import list_folder
-
-    return list_folder(cfg.root)
-
-
-DATASETS: dict[str, Callable[[DictConfig], Listing]] = {
-    "best_artworks": _best_artworks,
-    "synthetic": _synthetic,
-    "folder": _folder,
-}

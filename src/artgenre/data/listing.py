@@ -1,10 +1,10 @@
 """What a data-set layout yields before any image is opened, and what training gets after prepare.
 
-A layout (artworks.py: the Kaggle archive; folder.py: one folder per class) turns an archive
-into a :class:`Listing`: the classes it knows ("artists", each with its genres), the candidate
-image files of each, and the files it passed over with the reason. prepare (manifest.py)
-checks the candidates, picks and labels the classes, splits them, and hands training an
-:class:`ImageSet`.
+A layout (layouts/artworks.py: the Kaggle archive; layouts/folder.py: one folder per class)
+turns an archive into a :class:`Listing`: the classes it knows ("artists", each with its
+genres), the candidate image files of each, and the files it passed over with the reason.
+prepare (data/prepare/) checks the candidates, picks and labels the classes, splits them,
+and hands training an :class:`ImageSet`.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ R = TypeVar("R")
 
 
 def worker_count(requested: int) -> int:
-    """trainer.num_workers, capped by the CPUs this process may use; 0 or 1 means in-process."""
+    """The requested worker count, capped by the CPUs this process may use; 0 or 1 means in-process."""
     try:
         available = len(os.sched_getaffinity(0))
     except AttributeError:  # macOS

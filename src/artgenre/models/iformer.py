@@ -12,8 +12,9 @@ to a self-attention "low-frequency" mixer; ``a_i`` grows with depth (the frequen
 so early blocks are mostly convolutional and late ones mostly attention.
 
 Not to be confused with timm's own ``iformer_t/s/m/l/h/l2`` (Zheng 2025, a different
-network). Ours are ``iformer_small``, ``iformer_base`` and ``iformer_large``; importing this
-module registers them with timm so ``timm.create_model("iformer_small", ...)`` works.
+network). Ours are ``iformer_small``, ``iformer_base`` and ``iformer_large``, registered here
+as ``model=iformer_*``; models/iformer_timm.py enters them in timm's registry as well (for
+``model=timm model.arch=iformer_small`` and ``timm.create_model``).
 
 Drop path default (``drop_path_rate=None`` in the builders): the published rate of the
 variant, 0.2 / 0.4 / 0.5 (small / base / large) when the model is built for images of at
@@ -23,15 +24,18 @@ image size is above 224.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Callable, Optional, Union
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from artgenre.errors import WeightsError
 from artgenre.models.layers import IMAGENET_MEAN, IMAGENET_STD, DropPath
+from artgenre.models.pretrained import WeightsFile, WeightsRecipe
+from artgenre.models.registry import check_drop_path, register
 
 __all__ = [
     "InceptionTransformer",
@@ -41,7 +45,6 @@ __all__ = [
     "iformer_large",
     "resize_pos_embed",
     "resize_pos_embeds",
-    "register_timm_models",
 ]
 
 
@@ -501,92 +504,31 @@ VARIANTS: dict[str, Callable[..., InceptionTransformer]] = {
 }
 
 
-# ---------------------------------------------------------------------- timm registry
-_TIMM_MARK = "_artgenre_iformer"  # tells our entry points apart from timm's or anyone else's
+# ---------------------------------------------------------------------- registry entries
+@dataclass
+class IFormerOptions:
+    drop_path: Optional[float] = None  # None: the published rate for the size and resolution
+    pretrained: Optional[str] = None  # a weights file (the authors' release); no library ships them
 
 
-def _timm_entrypoint(name: str) -> Callable[..., InceptionTransformer]:
-    """A ``timm.create_model`` entry point for one variant.
-
-    timm calls it with pretrained, pretrained_cfg, pretrained_cfg_overlay and cache_dir
-    always, plus the caller's non-None kwargs (img_size, num_classes, drop_path_rate,
-    in_chans, ...).
-    """
-    builder = VARIANTS[name]
-
-    def entrypoint(
-        pretrained: bool = False,
-        pretrained_cfg: Any = None,
-        pretrained_cfg_overlay: Optional[Mapping[str, Any]] = None,
-        cache_dir: Any = None,
-        img_size: Optional[ImageSize] = None,
-        num_classes: int = 1000,
-        drop_path_rate: Optional[float] = None,
-        device: Any = None,
-        dtype: Optional[torch.dtype] = None,
-        **kwargs: Any,
-    ) -> InceptionTransformer:
-        if pretrained:
-            raise RuntimeError(
-                f"no pretrained weights are registered with timm for {name} (the Si et al. 2022 iFormer); "
-                "build it with pretrained=False and load the published checkpoint with "
-                "load_state_dict(resize_pos_embeds(state_dict, model), strict=True)"
-            )
-        if "image_size" in kwargs:  # the project's spelling, accepted as an alias
-            alias = kwargs.pop("image_size")
-            if img_size is not None and _as_hw(alias) != _as_hw(img_size):
-                raise ValueError(f"img_size={img_size!r} and image_size={alias!r} disagree")
-            img_size = alias
-        model = builder(
-            num_classes=num_classes,
-            image_size=224 if img_size is None else img_size,
-            drop_path_rate=drop_path_rate,
-            **kwargs,
+def _registry_builder(variant: str) -> Callable[[IFormerOptions, int, int], InceptionTransformer]:
+    def build(o: IFormerOptions, num_classes: int, image_size: int) -> InceptionTransformer:
+        return VARIANTS[variant](
+            num_classes=num_classes, image_size=image_size, drop_path_rate=check_drop_path(o.drop_path)
         )
-        # a pretrained cfg given to timm can only change the input normalisation here
-        for cfg in (pretrained_cfg, pretrained_cfg_overlay):
-            if cfg is not None and not isinstance(cfg, str):
-                cfg = cfg if isinstance(cfg, Mapping) else cfg.to_dict()
-                model.pretrained_cfg.update({k: tuple(cfg[k]) for k in ("mean", "std") if cfg.get(k) is not None})
-        if device is not None or dtype is not None:
-            model = model.to(device=device, dtype=dtype)
-        return model
 
-    entrypoint.__name__ = entrypoint.__qualname__ = name  # timm registers under __name__
-    entrypoint.__module__ = __name__
-    entrypoint.__doc__ = f"timm entry point for {name} (Si et al. 2022 Inception Transformer)."
-    setattr(entrypoint, _TIMM_MARK, True)
-    return entrypoint
+    return build
 
 
-def _register_timm_entrypoint(fn: Callable[..., Any]) -> None:
-    from timm.models import is_model, model_entrypoint, register_model
-
-    name = fn.__name__
-    if is_model(name):
-        existing = model_entrypoint(name)
-        if not getattr(existing, _TIMM_MARK, False):
-            raise RuntimeError(
-                f"timm already has a model named {name!r} ({existing.__module__}); "
-                "refusing to overwrite it with the Si et al. 2022 iFormer"
-            )
-        # ours from an earlier import (module reloaded or imported under a second name):
-        # replacing it is expected, so timm's "overwriting" warning is noise here
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            register_model(fn)
-        return
-    register_model(fn)
+def _library_file(o: IFormerOptions, image_size: int) -> WeightsFile:
+    raise WeightsError(
+        "model.pretrained=true: no library ships the Inception Transformer's weights (timm's iformer_* "
+        "are a different network). Download the ImageNet checkpoint of your size from the authors' "
+        "release (https://github.com/sail-sg/iFormer) and pass it with model.pretrained=PATH"
+    )
 
 
-def register_timm_models() -> None:
-    """Make ``timm.create_model("iformer_small" | "iformer_base" | "iformer_large", ...)`` build ours.
-
-    Called on import; idempotent. Raises RuntimeError rather than shadow a timm model of
-    the same name.
-    """
-    for name in VARIANTS:
-        _register_timm_entrypoint(_timm_entrypoint(name))
-
-
-register_timm_models()
+IFORMER_WEIGHTS = WeightsRecipe(library_file=_library_file, resize=resize_pos_embeds, classifier="head")
+for _size in ("small", "base", "large"):
+    register(f"iformer_{_size}", _registry_builder(f"iformer_{_size}"), IFormerOptions(),
+             f"Inception Transformer {_size} (Si et al. 2022), written in this project", weights=IFORMER_WEIGHTS)

@@ -1,7 +1,11 @@
-"""Building blocks shared by the project's own models."""
+"""Building blocks shared by the project's own models and by the weights loader (models/pretrained.py)."""
 
 from __future__ import annotations
 
+import math
+
+import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -26,3 +30,28 @@ class DropPath(nn.Module):
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
+
+
+# ---------------------------------------------------------------- ViT position embeddings
+def resize_pos_embed(
+    pos_embed: Tensor, old_grid: tuple[int, int], new_grid: tuple[int, int], num_prefix_tokens: int = 1
+) -> Tensor:
+    """Bicubically resize the grid part of a (1, prefix + H*W, C) position embedding.
+
+    The first ``num_prefix_tokens`` entries (the class token's) belong to no patch, so they
+    are kept as they are.
+    """
+    prefix, grid = pos_embed[:, :num_prefix_tokens], pos_embed[:, num_prefix_tokens:]
+    c = grid.shape[-1]
+    grid = grid.reshape(1, old_grid[0], old_grid[1], c).permute(0, 3, 1, 2)
+    grid = F.interpolate(grid, size=new_grid, mode="bicubic", align_corners=False)
+    grid = grid.permute(0, 2, 3, 1).reshape(1, new_grid[0] * new_grid[1], c)
+    return torch.cat([prefix, grid], dim=1)
+
+
+def grid_of(num_tokens: int, num_prefix_tokens: int = 1) -> tuple[int, int]:
+    """The square grid of a (prefix + H*W)-token embedding: 197 -> (14, 14)."""
+    side = math.isqrt(num_tokens - num_prefix_tokens)
+    if side * side != num_tokens - num_prefix_tokens:
+        raise ValueError(f"{num_tokens - num_prefix_tokens} patch tokens do not form a square grid")
+    return side, side

@@ -36,7 +36,7 @@ import torch
 from torch import Tensor, nn
 
 from artgenre.errors import WeightsError
-from artgenre.models.vit import grid_of, resize_pos_embed
+from artgenre.models.layers import grid_of, resize_pos_embed
 
 StateDict = dict[str, Tensor]
 Resizer = Callable[[StateDict, nn.Module], StateDict]

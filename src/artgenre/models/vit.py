@@ -8,17 +8,25 @@ Transformer blocks mixes the tokens; the class token's final state is classified
 Parameter names and layout follow timm's ``VisionTransformer`` (``cls_token``,
 ``pos_embed``, ``patch_embed.proj``, ``blocks.N.attn.qkv`` ...), so a timm ViT state_dict
 loads into this model strictly and gives the same logits (tests/test_vit.py proves it).
+
+Registers ``vit_scratch`` (the ViT-B/16 shape) and ``vit_scratch_study`` (6 blocks, 6 heads:
+what the study's code ran); their options are ``VitOptions``.
 """
 
 from __future__ import annotations
 
-import math
+from dataclasses import dataclass
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from artgenre.models.layers import IMAGENET_MEAN, IMAGENET_STD, DropPath
+from artgenre.errors import WeightsError
+from artgenre.models import pretrained as weights_io
+from artgenre.models.layers import IMAGENET_MEAN, IMAGENET_STD, DropPath, resize_pos_embed
+from artgenre.models.pretrained import WeightsFile, WeightsRecipe
+from artgenre.models.registry import check_drop_path, register
 
 
 class PatchEmbed(nn.Module):
@@ -173,25 +181,55 @@ class VisionTransformer(nn.Module):
         return resize_pos_embed(self.pos_embed, self.grid_size, grid)
 
 
-def resize_pos_embed(
-    pos_embed: Tensor, old_grid: tuple[int, int], new_grid: tuple[int, int], num_prefix_tokens: int = 1
-) -> Tensor:
-    """Bicubically resize the grid part of a (1, prefix + H*W, C) position embedding.
-
-    The first ``num_prefix_tokens`` entries (the class token's) belong to no patch, so they
-    are kept as they are.
-    """
-    prefix, grid = pos_embed[:, :num_prefix_tokens], pos_embed[:, num_prefix_tokens:]
-    c = grid.shape[-1]
-    grid = grid.reshape(1, old_grid[0], old_grid[1], c).permute(0, 3, 1, 2)
-    grid = F.interpolate(grid, size=new_grid, mode="bicubic", align_corners=False)
-    grid = grid.permute(0, 2, 3, 1).reshape(1, new_grid[0] * new_grid[1], c)
-    return torch.cat([prefix, grid], dim=1)
+# ---------------------------------------------------------------- registry entries
+@dataclass
+class VitOptions:
+    embed_dim: int = 768
+    depth: int = 12
+    num_heads: int = 12
+    patch_size: int = 16
+    mlp_ratio: float = 4.0
+    dropout: float = 0.0
+    drop_path: float = 0.0  # stochastic depth of the last block, rising linearly from 0 at the first
+    pretrained: Optional[str] = None  # a weights file, or true: timm's ViT-B/16 weights from its cache
 
 
-def grid_of(num_tokens: int, num_prefix_tokens: int = 1) -> tuple[int, int]:
-    """The square grid of a (prefix + H*W)-token embedding: 197 -> (14, 14)."""
-    side = math.isqrt(num_tokens - num_prefix_tokens)
-    if side * side != num_tokens - num_prefix_tokens:
-        raise ValueError(f"{num_tokens - num_prefix_tokens} patch tokens do not form a square grid")
-    return side, side
+def _build_vit(o: VitOptions, num_classes: int, image_size: int) -> nn.Module:
+    return VisionTransformer(
+        image_size=image_size, patch_size=o.patch_size, num_classes=num_classes, embed_dim=o.embed_dim,
+        depth=o.depth, num_heads=o.num_heads, mlp_ratio=o.mlp_ratio, dropout=o.dropout,
+        drop_path_rate=check_drop_path(o.drop_path),
+    )
+
+
+def vit_b16_arch(image_size: int) -> str:
+    """timm's name of ViT-B/16 for an image size (its weights are vit_scratch's and vit_timm's)."""
+    # 224 and 384 are the same network; the name selects the native position grid (and its weights)
+    return "vit_base_patch16_384" if image_size >= 384 else "vit_base_patch16_224"
+
+
+def _vit_scratch_library_file(o: VitOptions, image_size: int) -> WeightsFile:
+    # our ViT has timm's parameter names, so timm's ViT-B/16 weights are its weights when the shapes agree
+    vit_b16 = VitOptions()
+    shape = ("embed_dim", "depth", "num_heads", "patch_size", "mlp_ratio")
+    if any(getattr(o, k) != getattr(vit_b16, k) for k in shape):
+        raise WeightsError(
+            "model.pretrained=true: the library weights for vit_scratch are timm's ViT-B/16 ("
+            + ", ".join(f"{k}={getattr(vit_b16, k)}" for k in shape)
+            + "); this model has " + ", ".join(f"{k}={getattr(o, k)}" for k in shape)
+            + ". Use those options, or pass a weights file with model.pretrained=PATH"
+        )
+    return weights_io.timm_cached_file(vit_b16_arch(image_size))
+
+
+VIT_WEIGHTS = WeightsRecipe(
+    library_file=_vit_scratch_library_file, resize=weights_io.resize_vit_pos_embed, classifier="head"
+)
+register(
+    "vit_scratch", _build_vit, VitOptions(), "ViT-B/16 shape written in this project (768 wide, 12 blocks, 12 heads)",
+    weights=VIT_WEIGHTS,
+)
+register(
+    "vit_scratch_study", _build_vit, VitOptions(depth=6, num_heads=6),
+    "the ViT the study's code actually ran: 6 blocks, 6 heads", weights=VIT_WEIGHTS,
+)

@@ -1,4 +1,5 @@
-"""Per-epoch metrics: one CSV row per epoch (flushed at once) and one console table row."""
+"""Per-epoch metrics: metrics.csv and val_acc_per_class.csv (one row per epoch, flushed at once)
+and one console table row."""
 
 from __future__ import annotations
 
@@ -51,3 +52,23 @@ def table_header() -> str:
 
 def table_row(row: dict[str, Any]) -> str:
     return " ".join(f"{fmt.format(row[key]):>{w}}" for key, _, w, fmt in TABLE)
+
+
+class PerClassCSV:
+    """val_acc_per_class.csv: one row per epoch, one column of validation accuracy (%) per class."""
+
+    def __init__(self, path: Path, classes: list[str]) -> None:
+        self.path, self.classes = path, classes
+
+    def start(self, done_epochs: int) -> None:
+        """Keep the rows of the epochs a resumed run already has; drop any a killed run wrote after its checkpoint."""
+        rows = []
+        if done_epochs and self.path.is_file():
+            with self.path.open(newline="", encoding="utf-8") as f:
+                rows = [r for r in list(csv.reader(f))[1:] if r and int(r[0]) <= done_epochs]
+        with self.path.open("w", newline="", encoding="utf-8") as f:
+            csv.writer(f).writerows([["epoch", *self.classes], *rows])
+
+    def append(self, epoch: int, accs: list[float]) -> None:
+        with self.path.open("a", newline="", encoding="utf-8") as f:
+            csv.writer(f).writerow([epoch, *(f"{a:.4f}" for a in accs)])

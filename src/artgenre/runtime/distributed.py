@@ -10,9 +10,14 @@ from __future__ import annotations
 import datetime
 import os
 from dataclasses import dataclass
+from typing import Callable, TypeVar
 
 import torch
 import torch.distributed as dist
+
+from artgenre.errors import ArtgenreError
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -107,3 +112,18 @@ def any_rank(flag: bool) -> bool:
     """True on every rank when the flag is set on at least one (for agreeing to stop)."""
     t = torch.tensor([1.0 if flag else 0.0], dtype=torch.float64)
     return bool(all_reduce_sum(t).item() > 0)
+
+
+def from_main(fn: Callable[[], T]) -> T:
+    """``fn()`` run on rank 0 alone; every rank gets its result, or raises its ArtgenreError, so
+    all ranks use the very same value (even if a file it read is rewritten meanwhile)."""
+    outcome: tuple[str, object] = ("", None)
+    if env_info().is_main:
+        try:
+            outcome = ("ok", fn())
+        except ArtgenreError as e:
+            outcome = ("error", e)
+    outcome = broadcast_object(outcome)
+    if outcome[0] == "error":
+        raise outcome[1]
+    return outcome[1]

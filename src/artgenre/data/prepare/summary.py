@@ -1,0 +1,37 @@
+"""What prepare found, as lines to print: excluded files with reasons, notes, per-class split
+counts and the paths of manifest.csv and excluded.csv."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from artgenre.data.prepare.manifest import Prepared
+
+
+def split_table(p: Prepared) -> list[str]:
+    columns = ["train", "val", "test"] if "test" in p.split else ["train", "val"]
+    counts = Counter((r.label, s) for r, s in zip(p.records, p.split))
+    width = max(len("class"), *(len(c) for c in p.classes))
+    lines = [f"  {'class':<{width}} " + " ".join(f"{c:>6}" for c in columns)]
+    for i, name in enumerate(p.classes):
+        lines.append(f"  {name:<{width}} " + " ".join(f"{counts[(i, c)]:>6}" for c in columns))
+    totals = Counter(p.split)
+    lines.append(f"  {'total':<{width}} " + " ".join(f"{totals[c]:>6}" for c in columns))
+    return lines
+
+
+def report(p: Prepared, max_listed: int = 50, full: bool = True) -> list[str]:
+    """What prepare found: excluded files with reasons, notes, per-class split counts, file paths."""
+    state = "manifest up to date" if p.reused else f"new manifest, {p.decoded} new or changed file(s) decoded"
+    lines = [f"data {p.root}: {len(p.records)} images in {len(p.classes)} classes ({state}); "
+             f"{len(p.excluded)} file(s) excluded"]
+    if full:
+        if p.excluded:
+            lines.append("excluded:")
+            lines += [f"  {path}: {reason}" for path, reason in p.excluded[:max_listed]]
+            if len(p.excluded) > max_listed:
+                lines.append(f"  ... and {len(p.excluded) - max_listed} more, see {p.excluded_path}")
+        lines += [f"note: {n}" for n in p.notes]
+        lines += split_table(p)
+    lines += [f"manifest: {p.manifest_path}", f"excluded: {p.excluded_path}"]
+    return lines

@@ -1,0 +1,68 @@
+"""The run report artgenre-report writes: the study's tables, a summary, curves and confusion
+matrices of any set of runs, in Markdown with CSV beside each table."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+from artgenre.errors import ArtgenreError
+from artgenre.evaluation.plots import plot_confusion, plot_curves, plot_epoch_times
+from artgenre.evaluation.tables import (STUDY_TABLES, SUMMARY_COLUMNS, assign_labels, count_parameters, markdown_table, report_epochs,
+                                        slug, study_table, summarize_run, verdict, write_csv)
+from artgenre.rundir.confusion import read_confusion_csv
+from artgenre.rundir.runs import find_runs, read_run
+
+
+def write_report(run_dirs: Sequence[str | Path], out: Path, every: int = 10) -> Path:
+    """Read the runs, write tables, plots and report.md into ``out``; return report.md's path."""
+    if every < 1:
+        raise ArtgenreError(f"--every {every}: must be 1 or more")
+    runs = [read_run(d) for d in find_runs(run_dirs)]
+    for run in runs:
+        run.parameters = count_parameters(run.config, run.num_classes)
+    assign_labels(runs)
+    out.mkdir(parents=True, exist_ok=True)
+    labels = [r.label for r in runs]
+    epochs = report_epochs(runs, every)
+    md: list[str] = ["# Training report", "", f"{len(runs)} run(s):", ""]
+    md += [f"- **{r.label}**: `{r.path}` ({len(r.rows)} epoch(s))" for r in runs]
+
+    summaries = [summarize_run(r) for r in runs]
+    header = [h for _, h, _ in SUMMARY_COLUMNS]
+    rows = [[s.get(k) for k, _, _ in SUMMARY_COLUMNS] for s in summaries]
+    write_csv(out / "summary.csv", header + ["run dir"], [row + [s["run_dir"]] for row, s in zip(rows, summaries)])
+    summary_md = markdown_table(header, rows, [d for _, _, d in SUMMARY_COLUMNS])
+    (out / "summary.md").write_text(summary_md + "\n")
+    md += ["", "## Summary", "", summary_md, "", *verdict(summaries)]
+
+    for key, stem, title, decimals in STUDY_TABLES:
+        values = study_table(runs, key, epochs)
+        table_rows = [[e, *row] for e, row in zip(epochs, values)]
+        write_csv(out / f"{stem}.csv", ["epoch", *labels], table_rows)
+        table_md = markdown_table(["epoch", *labels], table_rows, [None] + [decimals] * len(labels))
+        (out / f"{stem}.md").write_text(table_md + "\n")
+        md += ["", f"## {title}", "", table_md]
+
+    plot_curves(runs, ("train_acc", "val_acc"), "accuracy (%)", out / "accuracy.png")
+    plot_curves(runs, ("train_loss", "val_loss"), "cross-entropy loss", out / "loss.png")
+    plot_epoch_times(runs, out / "epoch_time.png")
+    md += ["", "## Curves", "", "![accuracy](accuracy.png)", "", "![loss](loss.png)",
+           "", "## Epoch time", "", "![epoch time](epoch_time.png)"]
+
+    confusions = [r for r in runs if r.confusion is not None]
+    if confusions:
+        md += ["", "## Confusion matrices", "",
+               "Rows: true class, columns: predicted; from `artgenre-eval` (cells: image counts).", ""]
+    for run in confusions:
+        cm, classes = read_confusion_csv(run.confusion)
+        name = f"confusion_{slug(run.label)}.png"
+        split = run.confusion.parent.name.removeprefix("eval_")
+        plot_confusion(cm, classes, out / name, title=f"{run.label} ({split})")
+        md += [f"### {run.label} ({split})", "", f"![confusion matrix of {run.label}]({name})", ""]
+
+    report = out / "report.md"
+    report.write_text("\n".join(md).rstrip() + "\n")
+    (out / "runs.json").write_text(json.dumps(summaries, indent=2) + "\n")
+    return report

@@ -1,0 +1,76 @@
+"""Models timm builds: ``vit_timm`` (its ViT-B/16) and ``timm`` (any timm architecture, ``model.arch``).
+
+``model=timm model.arch=iformer_small`` (or _base, _large) builds this project's Inception
+Transformer through timm: the builder imports models/iformer_timm.py, which enters it in
+timm's registry. ``model=iformer_small`` builds the same network directly and is the better
+choice for training (its pretrained weights are resized for all four stages).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from torch import nn
+
+from artgenre.models import pretrained as weights_io
+from artgenre.models.pretrained import WeightsRecipe
+from artgenre.models.registry import check_drop_path, register
+from artgenre.models.vit import vit_b16_arch
+
+
+# ---------------------------------------------------------------- timm's ViT-B/16
+@dataclass
+class TimmVitOptions:
+    drop_path: float = 0.0  # stochastic depth of the last block, rising linearly from 0 at the first
+    pretrained: Optional[str] = None  # a weights file, or true: timm's weights from its cache
+
+
+def _build_vit_timm(o: TimmVitOptions, num_classes: int, image_size: int) -> nn.Module:
+    import timm
+
+    return timm.create_model(
+        vit_b16_arch(image_size), pretrained=False, num_classes=num_classes, img_size=image_size,
+        drop_path_rate=check_drop_path(o.drop_path),
+    )
+
+
+register(
+    "vit_timm", _build_vit_timm, TimmVitOptions(), "timm vit_base_patch16_224/384 with a num_classes head",
+    weights=WeightsRecipe(
+        library_file=lambda o, image_size: weights_io.timm_cached_file(vit_b16_arch(image_size)),
+        resize=weights_io.resize_vit_pos_embed, classifier="head",
+    ),
+)
+
+
+# ---------------------------------------------------------------- any timm architecture
+@dataclass
+class TimmOptions:
+    arch: str = "resnet18"
+    drop_path: Optional[float] = None  # None: timm's default for arch (0 for most); passed as its drop_path_rate
+    pretrained: Optional[str] = None  # a weights file, or true: timm's weights for arch from its cache
+
+
+def _build_timm(o: TimmOptions, num_classes: int, image_size: int) -> nn.Module:
+    import timm
+
+    import artgenre.models.iformer_timm  # noqa: F401  (model.arch=iformer_small|base|large: ours, in timm's registry)
+
+    if not timm.is_model(o.arch):
+        raise ValueError(f"timm has no architecture {o.arch!r} (see timm.list_models())")
+    kwargs: dict[str, Any] = {"num_classes": num_classes}
+    if check_drop_path(o.drop_path) is not None:
+        kwargs["drop_path_rate"] = o.drop_path
+    try:  # transformers need the input size at build time; convnets refuse the argument
+        return timm.create_model(o.arch, pretrained=False, img_size=image_size, **kwargs)
+    except TypeError:
+        return timm.create_model(o.arch, pretrained=False, **kwargs)
+
+
+register(
+    "timm", _build_timm, TimmOptions(), "any timm architecture, chosen with model.arch",
+    # the classifier is whatever the model's get_classifier() returns
+    weights=WeightsRecipe(library_file=lambda o, image_size: weights_io.timm_cached_file(o.arch),
+                          resize=weights_io.resize_vit_pos_embed),
+)

@@ -1,0 +1,104 @@
+"""Reading finished (or running) run directories back: metrics.csv, config, checkpoint facts."""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from artgenre.errors import DataError
+from artgenre.rundir import checkpoint
+from artgenre.rundir.split import class_count
+
+
+@dataclass
+class Run:
+    path: Path
+    rows: list[dict[str, float]]  # metrics.csv, one dict per epoch, numbers only
+    config: Optional[dict[str, Any]] = None
+    num_classes: Optional[int] = None
+    label: str = ""
+    parameters: Optional[int] = None  # filled in by the report (evaluation.tables.count_parameters)
+    confusion: Optional[Path] = None  # an artgenre-eval confusion.csv
+
+    @property
+    def model(self) -> str:
+        model = (self.config or {}).get("model") or {}
+        name = model.get("name", "?")
+        return f"timm:{model['arch']}" if name == "timm" and model.get("arch") else name
+
+    def column(self, key: str) -> dict[int, float]:
+        return {int(r["epoch"]): r[key] for r in self.rows if key in r and not math.isnan(r[key])}
+
+
+def find_runs(dirs: Sequence[str | Path]) -> list[Path]:
+    """Run folders: each given folder that holds metrics.csv, else every such folder below it."""
+    found: list[Path] = []
+    for d in dirs:
+        d = Path(d).expanduser()
+        if not d.is_dir():
+            raise DataError(f"{d} is not a folder; pass run folders or sweep folders (that hold run folders)")
+        runs = [d] if (d / "metrics.csv").is_file() else sorted(p.parent for p in d.rglob("metrics.csv"))
+        if not runs:
+            raise DataError(f"no run below {d}: no metrics.csv found (is this a training output folder?)")
+        found += [r for r in runs if r.resolve() not in {f.resolve() for f in found}]
+    return found
+
+
+def read_metrics(path: Path) -> list[dict[str, float]]:
+    """metrics.csv as numbers; a row a still-running training is writing (cut short) is skipped."""
+    rows: list[dict[str, float]] = []
+    with path.open(newline="") as f:
+        for raw in csv.DictReader(f):
+            if None in raw.values() or None in raw:  # fewer or more fields than the header: a torn row
+                continue
+            try:
+                row = {k: float(v) if v != "" else math.nan for k, v in raw.items()}
+                row["epoch"] = int(row["epoch"])
+            except (TypeError, ValueError, KeyError):
+                continue
+            rows.append(row)
+    by_epoch = {r["epoch"]: r for r in rows}  # a resumed run may repeat an epoch: the later row counts
+    return [by_epoch[e] for e in sorted(by_epoch)]
+
+
+def _load_checkpoint(run_dir: Path) -> Optional[dict[str, Any]]:
+    import torch
+
+    for name in ("best.pt", "last.pt"):
+        path = run_dir / "checkpoints" / name
+        if path.is_file():
+            try:  # mmap: only the parts read (config, class names) come off the disk
+                return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+            except Exception:  # a checkpoint being replaced or damaged: the run is still reported
+                continue
+    return None
+
+
+def read_run(run_dir: Path) -> Run:
+    from omegaconf import OmegaConf
+
+    run = Run(path=run_dir, rows=read_metrics(run_dir / "metrics.csv"))
+    state = _load_checkpoint(run_dir)
+    hydra_config = run_dir / ".hydra" / "config.yaml"
+    if hydra_config.is_file():
+        run.config = OmegaConf.to_container(OmegaConf.load(hydra_config), resolve=False)
+    elif state is not None:
+        run.config = state.get("config")
+    if isinstance(run.config, dict):
+        checkpoint.upgrade_config(run.config)  # options renamed since the run, e.g. model.drop_path_rate
+    if state is not None and state.get("classes"):
+        run.num_classes = len(state["classes"])
+    else:
+        run.num_classes = class_count(run_dir / "split.csv")
+    run.confusion = _eval_confusion(run_dir)
+    return run
+
+
+def _eval_confusion(run_dir: Path) -> Optional[Path]:
+    """The run's artgenre-eval confusion matrix: of the val split if there is one, else any."""
+    found = sorted(run_dir.glob("eval_*/confusion.csv"))
+    preferred = [p for p in found if p.parent.name == "eval_val"]
+    return (preferred or found or [None])[0]
