@@ -1,8 +1,9 @@
 """The Inception Transformer (artgenre.models.iformer) against the published model's facts.
 
 The reference data (state_dict key/shape lists and logits test vectors measured on the
-published implementation) lives outside the repository, in ../shared/reference, or
-wherever ARTGENRE_REFERENCE_DIR points; tests that need it are skipped without it.
+published implementation: public facts, see tests/reference/README.md) travels with the
+repository in tests/reference; ARTGENRE_REFERENCE_DIR points elsewhere, and ../shared/reference
+next to the repository is read when tests/reference is missing.
 Shape and parameter-count checks build on the meta device, so the large variants cost
 no memory or init time.
 """
@@ -32,9 +33,10 @@ from artgenre.models.iformer import (
 
 
 def _reference_dir() -> Path | None:
-    candidates = [Path(__file__).resolve().parents[2] / "shared" / "reference"]
+    here = Path(__file__).resolve()
+    candidates = [here.parent / "reference", here.parents[2] / "shared" / "reference"]
     if os.environ.get("ARTGENRE_REFERENCE_DIR"):
-        candidates.append(Path(os.environ["ARTGENRE_REFERENCE_DIR"]))
+        candidates.insert(0, Path(os.environ["ARTGENRE_REFERENCE_DIR"]))
     for path in candidates:
         if (path / "iformer_state_dict_shapes.json").is_file():
             return path
@@ -44,8 +46,8 @@ def _reference_dir() -> Path | None:
 REFERENCE = _reference_dir()
 needs_reference = pytest.mark.skipif(
     REFERENCE is None,
-    reason="iFormer reference data not found: expected ../shared/reference next to the repository "
-    "(or set ARTGENRE_REFERENCE_DIR) holding iformer_state_dict_shapes.json and iformer_vectors.json",
+    reason="iFormer reference data not found: expected tests/reference (or ARTGENRE_REFERENCE_DIR) "
+    "holding iformer_state_dict_shapes.json and iformer_vectors.json",
 )
 
 
