@@ -54,6 +54,9 @@ class OptimConfig:
     eps: float = 1e-8
     momentum: float = 0.9
     nesterov: bool = False
+    # False: biases, norm scales, class tokens and position embeddings are not decayed (the usual practice);
+    # True: weight decay on every parameter, as the study's code did (AdamW(model.parameters()))
+    decay_all: bool = False
 
 
 @dataclass

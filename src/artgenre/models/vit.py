@@ -9,8 +9,10 @@ Parameter names and layout follow timm's ``VisionTransformer`` (``cls_token``,
 ``pos_embed``, ``patch_embed.proj``, ``blocks.N.attn.qkv`` ...), so a timm ViT state_dict
 loads into this model strictly and gives the same logits (tests/test_vit.py proves it).
 
-Registers ``vit_scratch`` (the ViT-B/16 shape) and ``vit_scratch_study`` (6 blocks, 6 heads:
-what the study's code ran); their options are ``VitOptions``.
+Registers ``vit_scratch`` (the ViT-B/16 shape) and ``vit_scratch_study`` (6 blocks, 6 heads and
+the initialisation of the study's code); their options are ``VitOptions``. ``init`` picks how the
+weights start (``INITS``): ``timm`` (truncated normal, std 0.02, as timm and DeiT) or ``study``
+(class token and position embedding zero, every layer as PyTorch constructs it).
 """
 
 from __future__ import annotations
@@ -114,8 +116,11 @@ class VisionTransformer(nn.Module):
         dropout: float = 0.0,
         drop_path_rate: float = 0.0,
         in_chans: int = 3,
+        init: str = "timm",
     ) -> None:
         super().__init__()
+        if init not in INITS:
+            raise ValueError(f"init {init!r} is not one of: {', '.join(INITS)}")
         h, w = (image_size, image_size) if isinstance(image_size, int) else image_size
         if h % patch_size or w % patch_size:
             raise ValueError(f"image size {h}x{w} is not a multiple of patch_size {patch_size}")
@@ -128,13 +133,14 @@ class VisionTransformer(nn.Module):
         self.patch_embed = PatchEmbed(patch_size, in_chans, embed_dim)
         self.pos_drop = nn.Dropout(dropout)
         # stochastic depth grows linearly with depth: later blocks are skipped more often
-        rates = torch.linspace(0, drop_path_rate, depth).tolist()
+        rates = torch.linspace(0, drop_path_rate, depth, device="cpu").tolist()  # also under torch.device("meta")
         self.blocks = nn.Sequential(*[Block(embed_dim, num_heads, mlp_ratio, dropout, r) for r in rates])
         self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
         self.head = nn.Linear(embed_dim, num_classes) if num_classes > 0 else nn.Identity()
-        self._init_weights()
+        INITS[init](self)
 
     def _init_weights(self) -> None:
+        """timm's ViT initialisation: truncated normal weights (std 0.02), zero biases."""
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         nn.init.normal_(self.cls_token, std=1e-6)
         for m in self.modules():
@@ -148,6 +154,14 @@ class VisionTransformer(nn.Module):
         # the patch projection is a linear map of flattened patches: initialise it like one
         w = self.patch_embed.proj.weight
         nn.init.trunc_normal_(w.view(w.shape[0], -1), std=0.02)
+
+    def _study_init(self) -> None:
+        """The study's code: class token and position embedding zero; every layer keeps the
+        initialisation PyTorch gives it on construction (Kaiming-uniform weights, uniform biases
+        for Linear and Conv2d; ones and zeros for LayerNorm). The layers are constructed in the
+        order the study's model constructs them, so a seed draws the same initial weights."""
+        nn.init.zeros_(self.cls_token)
+        nn.init.zeros_(self.pos_embed)
 
     def no_weight_decay(self) -> set[str]:
         return {"cls_token", "pos_embed"}
@@ -181,6 +195,9 @@ class VisionTransformer(nn.Module):
         return resize_pos_embed(self.pos_embed, self.grid_size, grid)
 
 
+INITS = {"timm": VisionTransformer._init_weights, "study": VisionTransformer._study_init}
+
+
 # ---------------------------------------------------------------- registry entries
 @dataclass
 class VitOptions:
@@ -192,13 +209,16 @@ class VitOptions:
     dropout: float = 0.0
     drop_path: float = 0.0  # stochastic depth of the last block, rising linearly from 0 at the first
     pretrained: Optional[str] = None  # a weights file, or true: timm's ViT-B/16 weights from its cache
+    # timm: truncated normal (std 0.02), zero biases | study: class token and position embedding zero,
+    # every layer PyTorch's default (what the study's code did)
+    init: str = "timm"
 
 
 def _build_vit(o: VitOptions, num_classes: int, image_size: int) -> nn.Module:
     return VisionTransformer(
         image_size=image_size, patch_size=o.patch_size, num_classes=num_classes, embed_dim=o.embed_dim,
         depth=o.depth, num_heads=o.num_heads, mlp_ratio=o.mlp_ratio, dropout=o.dropout,
-        drop_path_rate=check_drop_path(o.drop_path),
+        drop_path_rate=check_drop_path(o.drop_path), init=o.init,
     )
 
 
@@ -230,6 +250,6 @@ register(
     weights=VIT_WEIGHTS,
 )
 register(
-    "vit_scratch_study", _build_vit, VitOptions(depth=6, num_heads=6),
-    "the ViT the study's code actually ran: 6 blocks, 6 heads", weights=VIT_WEIGHTS,
+    "vit_scratch_study", _build_vit, VitOptions(depth=6, num_heads=6, init="study"),
+    "the ViT the study's code actually ran: 6 blocks, 6 heads, its initialisation", weights=VIT_WEIGHTS,
 )

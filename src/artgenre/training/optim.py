@@ -10,15 +10,19 @@ from omegaconf import DictConfig
 from torch import nn
 
 
-def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Decay weight matrices only: biases, norm scales, class token and position embeddings are exempt."""
+def param_groups(model: nn.Module, weight_decay: float, decay_all: bool = False) -> list[dict]:
+    """Decay weight matrices only: biases, norm scales, class token and position embeddings are exempt.
+
+    ``decay_all``: every parameter is decayed (the study's code); the exempt group stays, empty,
+    so the optimizer's state has the same two groups either way.
+    """
     skip = set(model.no_weight_decay()) if hasattr(model, "no_weight_decay") else set()
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
         exempt = p.ndim <= 1 or name in skip or name.endswith(("cls_token", "pos_embed")) or "pos_embed" in name
-        (no_decay if exempt else decay).append(p)
+        (no_decay if exempt and not decay_all else decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
@@ -29,7 +33,7 @@ OPTIMIZERS: dict[str, Callable[[list[dict], DictConfig], torch.optim.Optimizer]]
 
 
 def build_optimizer(model: nn.Module, cfg: DictConfig) -> torch.optim.Optimizer:
-    return OPTIMIZERS[cfg.name](param_groups(model, cfg.weight_decay), cfg)
+    return OPTIMIZERS[cfg.name](param_groups(model, cfg.weight_decay, cfg.decay_all), cfg)
 
 
 def _constant(progress: float) -> float:

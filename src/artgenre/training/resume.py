@@ -21,6 +21,8 @@ log = logging.getLogger("artgenre")
 # checkpoint entries that must agree with the run that resumes from it
 COMPATIBILITY_KEYS = ("model", "data.name", "data.image_size", "data.artists", "data.val_fraction", "trainer.seed",
                       "data.source", "data.label", "data.min_images", "data.test_fraction")
+# ... and options added since, with the value a checkpoint written before them ran with
+COMPATIBILITY_DEFAULTS = {"optim.decay_all": False}  # it decides which parameters the saved moments belong to
 
 
 @dataclass
@@ -64,8 +66,8 @@ def _model_with_defaults(section: Any) -> Any:
 
 
 def check_compatible(saved: DictConfig, cfg: DictConfig, path: Path) -> None:
-    for key in COMPATIBILITY_KEYS:
-        old, new = OmegaConf.select(saved, key), OmegaConf.select(cfg, key)
+    for key in (*COMPATIBILITY_KEYS, *COMPATIBILITY_DEFAULTS):
+        old, new = (OmegaConf.select(c, key, default=COMPATIBILITY_DEFAULTS.get(key)) for c in (saved, cfg))
         if key == "model":  # a checkpoint from before a model option existed ran with its default
             old, new = _model_with_defaults(old), _model_with_defaults(new)
         if old != new:
