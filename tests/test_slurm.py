@@ -197,6 +197,8 @@ def test_study_array_writes_one_sweep_folder(slurm: Cluster, synthetic_root: Pat
         rows = read_rows(sweep / model / "metrics.csv")
         assert [int(r["epoch"]) for r in rows] == [1], slurm.diagnostics(logs[models.index(model)])
         assert OmegaConf.load(sweep / model / ".hydra" / "config.yaml").model.name == model
+        cfg = OmegaConf.load(sweep / model / ".hydra" / "config.yaml")  # experiment=study, and the ViTs' own piece
+        assert (cfg.data.normalize, cfg.optim.decay_all, cfg.model.init, cfg.model.drop_path) == (False, True, "study", 0.0)
 
 
 def test_greene_launcher_config_composes() -> None:
