@@ -1,10 +1,13 @@
-"""Entry point ``artgenre-report RUN_OR_SWEEP_DIR... [-o OUT] [--every 10]``: the study's tables and plots.
+"""Entry point ``artgenre-report RUN_OR_SWEEP_DIR... [-o OUT] [--every 10] [--study]``: the study's tables and plots.
 
 Finds every run below the given folders (a run = a folder with a metrics.csv) and writes
 into OUT:
 
 - ``train_acc``, ``val_acc``, ``epoch_time`` (.md and .csv): the study's Figures 7, 8 and 9,
   the value at epochs 10, 20, ... (``--every``), one column per run labelled by its model;
+  the epoch time is ``train_time_s``, the training loop alone, as the study timed it.
+  ``--study`` puts the study's published figure beside each run whose model stands for one of
+  its networks (accuracies with their rank-0 counts, k/814 and k/144);
 - ``summary`` (.md and .csv): per run best val accuracy and its epoch, final accuracies,
   mean epoch time, training images per second, parameter count;
 - ``accuracy.png``, ``loss.png``, ``epoch_time.png`` and ``confusion_<run>.png`` for each run
@@ -34,6 +37,8 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p.add_argument("-o", "--out", type=Path, default=None,
                    help="output folder (default: DIR/report for one folder given, else ./report)")
     p.add_argument("--every", type=int, default=10, help="table rows at every N-th epoch (default: 10)")
+    p.add_argument("--study", action="store_true",
+                   help="set the study's published figures beside the runs (measured on half its sets)")
     return p.parse_args(argv)
 
 
@@ -42,7 +47,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     out = args.out or (Path(args.dirs[0]) / "report" if len(args.dirs) == 1 else Path("report"))
 
     def run() -> None:
-        report = write_report(args.dirs, out.expanduser(), args.every)
+        report = write_report(args.dirs, out.expanduser(), args.every, study=args.study)
         print((report.parent / "summary.md").read_text(), end="")
         print(f"\nreport: {report}")
 

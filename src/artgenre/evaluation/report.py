@@ -9,14 +9,18 @@ from typing import Sequence
 
 from artgenre.errors import ArtgenreError
 from artgenre.evaluation.plots import plot_confusion, plot_curves, plot_epoch_times
+from artgenre.evaluation.study import figures_markdown, load_figures, side_by_side
 from artgenre.evaluation.tables import (STUDY_TABLES, SUMMARY_COLUMNS, assign_labels, count_parameters, markdown_table, report_epochs,
                                         slug, study_table, summarize_run, verdict, write_csv)
 from artgenre.rundir.confusion import read_confusion_csv
 from artgenre.rundir.runs import find_runs, read_run
 
 
-def write_report(run_dirs: Sequence[str | Path], out: Path, every: int = 10) -> Path:
-    """Read the runs, write tables, plots and report.md into ``out``; return report.md's path."""
+def write_report(run_dirs: Sequence[str | Path], out: Path, every: int = 10, study: bool = False) -> Path:
+    """Read the runs, write tables, plots and report.md into ``out``; return report.md's path.
+
+    ``study``: each run of a model that stands for one of the study's networks gets the study's
+    published figure beside it in the three tables (artgenre.evaluation.study)."""
     if every < 1:
         raise ArtgenreError(f"--every {every}: must be 1 or more")
     runs = [read_run(d) for d in find_runs(run_dirs)]
@@ -37,13 +41,23 @@ def write_report(run_dirs: Sequence[str | Path], out: Path, every: int = 10) -> 
     (out / "summary.md").write_text(summary_md + "\n")
     md += ["", "## Summary", "", summary_md, "", *verdict(summaries)]
 
+    figures = load_figures() if study else []
     for key, stem, title, decimals in STUDY_TABLES:
-        values = study_table(runs, key, epochs)
-        table_rows = [[e, *row] for e, row in zip(epochs, values)]
-        write_csv(out / f"{stem}.csv", ["epoch", *labels], table_rows)
-        table_md = markdown_table(["epoch", *labels], table_rows, [None] + [decimals] * len(labels))
+        note: list[str] = []
+        if figures:
+            table = side_by_side(runs, key, epochs, figures, decimals)
+            write_csv(out / f"{stem}.csv", table.csv_header, table.csv_rows)
+            table_md = markdown_table(table.header, table.rows, table.decimals)
+            note = ["", table.note]
+        else:
+            values = study_table(runs, key, epochs)
+            table_rows = [[e, *row] for e, row in zip(epochs, values)]
+            write_csv(out / f"{stem}.csv", ["epoch", *labels], table_rows)
+            table_md = markdown_table(["epoch", *labels], table_rows, [None] + [decimals] * len(labels))
         (out / f"{stem}.md").write_text(table_md + "\n")
-        md += ["", f"## {title}", "", table_md]
+        md += ["", f"## {title}", "", table_md, *note]
+    if figures:
+        md += ["", *figures_markdown(figures)]
 
     plot_curves(runs, ("train_acc", "val_acc"), "accuracy (%)", out / "accuracy.png")
     plot_curves(runs, ("train_loss", "val_loss"), "cross-entropy loss", out / "loss.png")
