@@ -34,12 +34,13 @@ class DataConfig:
     normalize: bool = True  # False reproduces the study (no normalisation)
     augment: str = "none"  # none (squash, the study) | basic (random resized crop + flip) | strong (+ RandAugment)
     source: str = "images"  # images: images/images/<Artist>/ | resized: the archive's flat resized/resized/ copy
-    label: str = "artist"  # artist | genre (artists sharing their first-listed genre share a class)
+    label: str = "artist"  # artist | genre (artists sharing their first-listed genre share a class) | style (wikiart, parquet)
     min_images: int = 2  # classes with fewer usable images: left out (artists=all) or refused (a chosen artist)
     test_fraction: float = 0.0  # per class, held out of training and validation
     max_pixels: int = 200_000_000  # larger images are excluded; Pillow's own limit (89.5 MP) is not used
     cache_dir: Optional[str] = None  # manifest + pixel cache; None: <root>/.artgenre, or per-user if read-only
     cache: bool = False  # pre-resized pixel cache: every image decoded once, not once per epoch
+    splits: Optional[str] = None  # data=wikiart: folder of ArtGAN's split files; None: found under root
     # synthetic set only
     synthetic_scale: float = 0.25  # fraction of the real class sizes
     synthetic_seed: int = 0

@@ -13,7 +13,7 @@ import numpy as np
 from PIL import Image
 
 from artgenre.data import decode
-from artgenre.data.archive import Archive, open_archive
+from artgenre.data.archive import Archive
 from artgenre.data.listing import ImageSet, Record
 from artgenre.data.loading.cache import LAYOUTS, cache_file, cache_folder
 from artgenre.data.parallel import parallel_map
@@ -70,6 +70,6 @@ def build(image_set: ImageSet, image_size: int, layout: str, workers: int, progr
         raise DataError(f"the pixel cache needs {need / 2**30:.1f} GiB in {folder} but only {free / 2**30:.1f} GiB "
                         "are free: set data.cache_dir to a larger disk or data.cache=false")
     for _ in parallel_map(_build_one, items, workers, f"caching {len(items)} images", progress,
-                          _init_builder, (open_archive(image_set.root), folder)):
+                          _init_builder, (image_set.open_archive(), folder)):
         pass
     return len(items)
