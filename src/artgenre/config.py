@@ -40,6 +40,7 @@ class DataConfig:
     max_pixels: int = 200_000_000  # larger images are excluded; Pillow's own limit (89.5 MP) is not used
     cache_dir: Optional[str] = None  # manifest + pixel cache; None: <root>/.artgenre, or per-user if read-only
     cache: bool = False  # pre-resized pixel cache: every image decoded once, not once per epoch
+    cache_format: str = "auto"  # files (one .npy per image) | packed (a few large shards) | auto (packed from 10,000)
     splits: Optional[str] = None  # data=wikiart: folder of ArtGAN's split files; None: found under root
     # synthetic set only
     synthetic_scale: float = 0.25  # fraction of the real class sizes
@@ -108,6 +109,7 @@ def choices() -> dict[str, tuple[Any, ...]]:
     from artgenre.data.loading.balance import CLASS_BALANCE
     from artgenre.data.loading.transforms import AUGMENTATIONS
     from artgenre.data.prepare.classes import LABELINGS
+    from artgenre.data.prepare.pixels import CACHE_FORMATS
     from artgenre.runtime.device import DEVICE_CHOICES
     from artgenre.runtime.precision import CHOICES as PRECISION_CHOICES
     from artgenre.training.optim import OPTIMIZERS, SHAPES
@@ -117,6 +119,7 @@ def choices() -> dict[str, tuple[Any, ...]]:
         "data.augment": tuple(AUGMENTATIONS),
         "data.source": tuple(SOURCES),
         "data.label": tuple(LABELINGS),
+        "data.cache_format": CACHE_FORMATS,
         "optim.name": tuple(OPTIMIZERS),
         "sched.name": tuple(SHAPES),
         "sched.interval": SCHED_INTERVALS,
