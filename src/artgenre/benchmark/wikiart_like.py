@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import multiprocessing
 from pathlib import Path
 
 import numpy as np
@@ -37,16 +38,26 @@ def image_name(i: int) -> str:
     return f"{STYLES[i % len(STYLES)]}/{ARTISTS[i % len(ARTISTS)]}_{title}.jpg"
 
 
-def write_artgan(root: Path, count: int, side: int = 48, quirks: bool = True) -> Path:
+def _write_image(job: tuple[Path, int, int, bool]) -> None:
+    images, i, side, damaged = job
+    path = images / image_name(i)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"this is not an image" if damaged else _jpeg(i, side))
+
+
+def write_artgan(root: Path, count: int, side: int = 48, quirks: bool = True, workers: int = 1) -> Path:
     """``count`` images under ``root/wikiart/<Style>/`` and ArtGAN's split files under
     ``root/WikiArt Dataset/{Style,Genre,Artist}/`` as they really are (CRLF, missing extensions,
     the artist files' header, blank line and double commas). With ``quirks``: one listed image
     is missing on disk and one is not a JPEG at all. Returns the image folder (``data.root``)."""
     images = root / "wikiart"
-    for i in range(count):
-        path = images / image_name(i)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(b"this is not an image" if quirks and i == 5 else _jpeg(i, side))
+    jobs = [(images, i, side, quirks and i == 5) for i in range(count)]
+    if workers > 1:
+        with multiprocessing.Pool(workers) as pool:
+            pool.map(_write_image, jobs, chunksize=16)
+    else:
+        for job in jobs:
+            _write_image(job)
     listed = list(range(count + (1 if quirks else 0)))  # the last one is missing on disk
     files = {"Style": ("style_class.txt", "style_train.csv", "style_val.csv", STYLES, "style", ","),
              "Genre": ("genre_class", "genre_train.csv", "genre_val.csv", GENRES, "genre", ","),

@@ -1,7 +1,7 @@
 """WikiArt with ArtGAN's benchmark splits (``data=wikiart``), the splits the literature reports on.
 
 Images: ``data.root/<Style>/<artist-slug>_<title>.jpg`` (a folder or its .zip). Split files,
-in ``data.splits``, else at most two folders below ``data.root`` or (a folder's) its parent
+at most two folders below ``data.splits`` if set, else below ``data.root`` or (a folder's) its parent
 (ArtGAN keeps them in ``WikiArt Dataset/{Style,Genre,Artist}/``), read as they are, not as their README says:
 
 * style:  ``style_class.txt``, ``style_train.csv``, ``style_val.csv``: ``path,label``, CRLF
@@ -78,12 +78,13 @@ def parse_rows(raw: bytes, where: str) -> tuple[list[tuple[str, int]], list[str]
 
 def _find(archive: Archive, splits: Optional[Path], stem: str) -> tuple[bytes, str]:
     """The bytes and a display name of split file ``stem`` (with any of :data:`SUFFIXES`)."""
-    if splits is not None:
+    if splits is not None:  # the folder of split files, or one above it ("WikiArt Dataset")
+        place = FolderArchive(splits)
         for suffix in SUFFIXES:
-            if (splits / f"{stem}{suffix}").is_file():
-                path = splits / f"{stem}{suffix}"
-                return path.read_bytes(), str(path)
-        raise DataError(f"no {stem}[.csv|.txt] in data.splits={splits}; {HOW_TO_GET}")
+            hits = find_upwards(place, f"{stem}{suffix}")
+            if hits:
+                return (splits / hits[0]).read_bytes(), str(splits / hits[0])
+        raise DataError(f"no {stem}[.csv|.txt] within two folders of data.splits={splits}; {HOW_TO_GET}")
     places = [archive] + ([FolderArchive(archive.root.parent)] if isinstance(archive, FolderArchive) else [])
     for place in places:  # data.root, then the folder beside it (the ArtGAN checkout next to the images)
         for suffix in SUFFIXES:
