@@ -74,6 +74,15 @@ def test_wikiart_keeps_the_official_split_and_reports_missing_files(artgan: Path
     assert dict((row["path"], row["reason"]) for row in read_rows(p.excluded_path)) == excluded
 
 
+def test_wikiart_split_files_may_live_elsewhere(artgan: Path, tmp_path: Path) -> None:
+    splits = artgan.parent / "WikiArt Dataset"  # data.splits: the folder above Style/, Genre/, Artist/
+    p = prepare(data_cfg("wikiart", artgan, tmp_path, label="artist", splits=str(splits)), seed=0, workers=0,
+                progress=False)
+    assert p.classes == list(ARTISTS) and len(p.records) == COUNT - 1
+    with pytest.raises(DataError, match="data.splits"):
+        prepare(data_cfg("wikiart", artgan, tmp_path, splits=str(tmp_path)), seed=0, workers=0, progress=False)
+
+
 def test_wikiart_refuses_a_test_fraction(artgan: Path, tmp_path: Path) -> None:
     with pytest.raises(DataError, match="own train/val split"):
         prepare(data_cfg("wikiart", artgan, tmp_path, test_fraction=0.1), seed=0, workers=0, progress=False)
