@@ -130,6 +130,40 @@ def extrapolate(result: dict) -> dict:
     return out
 
 
+def hwm_reset() -> None:
+    with open("/proc/self/clear_refs", "w") as f:  # resets VmHWM (peak RSS) to the current RSS
+        f.write("5")
+
+
+def hwm_mb() -> float:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM")) / 1024
+
+
+def making(count: int) -> dict:
+    """Peak RSS rank 0 adds while it makes a ``count``-image manifest: a synthetic listing whose
+    decode results are already in checks.csv (so nothing is decoded), then choosing, labelling,
+    splitting and writing it."""
+    from artgenre.data.archive import FileEntry, FolderArchive
+    from artgenre.data.listing import ArtistInfo, Candidate, Listing
+    from artgenre.data.prepare.checks import CHECK_COLUMNS
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cache_dir = Path(tmp)
+        paths = [f"{STYLES[i % 3]}/some-artist-name_a-painting-title-of-usual-length-{i}.jpg" for i in range(count)]
+        (cache_dir / "checks.csv").write_text(manifest.csv_text(
+            CHECK_COLUMNS, [[p, f"1:{i}", "ok", "JPEG", 1200, 900, f"{i:040x}", ""] for i, p in enumerate(paths)]))
+        opts = {"name": "wikiart", "source": "images", "artists": None, "label": "style", "min_images": 2,
+                "val_fraction": 0.15, "test_fraction": 0.0, "max_pixels": 200_000_000, "seed": 0}
+        hwm_reset()
+        base = rss_mb()
+        listing = Listing(FolderArchive(cache_dir), {s: ArtistInfo(s, (s,)) for s in STYLES},
+                          [Candidate(p, STYLES[i % 3], f"1:{i}") for i, p in enumerate(paths)],
+                          entries=[FileEntry(p, 1, f"1:{i}") for i, p in enumerate(paths)])
+        prepared = manifest.build(listing, opts, cache_dir, workers=0, progress=False)
+        return {"images": len(prepared.records), "rank0_listing_and_build_peak_mb": hwm_mb() - base}
+
+
 def memory(count: int) -> dict:
     """RSS a rank adds for a ``count``-image manifest: loading it, receiving it from rank 0 (pickle),
     the packed cache's index and the train/val datasets (no pixels are read)."""
@@ -150,6 +184,7 @@ def memory(count: int) -> dict:
         del records, text
         folder = packed_folder(cache_dir, 224, "margin", [])
         folder.mkdir()
+        hwm_reset()
         base = rss_mb()
         prepared = manifest.load(cache_dir, cache_dir, "x")
         loaded = rss_mb()
@@ -163,7 +198,7 @@ def memory(count: int) -> dict:
         train, val = build_datasets(data, prepared.image_set(), prepared.split, cache)
         done = rss_mb()
         return {"images": count, "rss_before_mb": base, "manifest_loaded_mb": loaded - base,
-                "manifest_and_loaders_mb": done - base, "broadcast_pickle_mb": len(blob) / 2**20,
+                "manifest_and_loaders_mb": done - base, "peak_while_loading_mb": hwm_mb() - base, "broadcast_pickle_mb": len(blob) / 2**20,
                 "train": len(train), "val": len(val)}
 
 
@@ -181,7 +216,7 @@ def main() -> None:
     work = args.work or Path(tempfile.mkdtemp(prefix="bench-scale-"))
     report: dict = {"images": args.images, "side": args.side, "image_size": args.size, "workers": args.workers,
                     "cpus": os.cpu_count(), "load_avg": os.getloadavg()}
-    report["memory"] = memory(args.memory_images)
+    report["memory"] = {**memory(args.memory_images), **making(args.memory_images)}
     _, report["generate_s"] = timed(lambda: write_artgan(work / "artgan", args.images, args.side, quirks=False,
                                                           workers=args.workers))
     images = work / "artgan" / "wikiart"
