@@ -10,7 +10,7 @@ unless ``data.artists=all``. The split is the usual stratified one.
 
 An image is named ``<shard>#<row>`` (row zero-padded, so paths sort in reading order) and read
 by :class:`ParquetArchive`, which keeps the last row group it read: reading in order costs one
-pass over each shard.
+pass over each shard, and the decode check hands each worker a row group's worth of rows at a time.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from artgenre.errors import DataError
 
 IMAGE_COLUMN = "image"
 ROW_DIGITS = 7
+MAX_CHUNK = 4096  # a decode-checking task reads whole row groups: give it up to this many rows
 
 
 def _pq():
@@ -56,9 +57,11 @@ class ParquetArchive:
             self.shards = [root.name]
         self._state: dict[str, Any] = {}
         self._pid = -1
+        self.chunk: Optional[int] = None  # rows per checking task: one row group's worth (set by list_parquet)
 
     def __getstate__(self) -> dict:
-        return {"root": self.root, "base": self.base, "shards": self.shards, "_state": {}, "_pid": -1}
+        return {"root": self.root, "base": self.base, "shards": self.shards, "_state": {}, "_pid": -1,
+                "chunk": self.chunk}
 
     def shard_files(self) -> Iterator[FileEntry]:
         for shard in self.shards:
@@ -141,6 +144,9 @@ def list_parquet(root: Optional[str | Path], label: str, artists: Any = None) ->
             raise DataError(f"{entry.path} has no column {', '.join(map(repr, missing))} (data.label={label}); "
                             f"its columns: {', '.join(schema.names)}")
         names = names or _class_names(schema, label, entry.path)
+        meta = pq.ParquetFile(archive.base / entry.path).metadata
+        groups = [meta.row_group(g).num_rows for g in range(meta.num_row_groups)]
+        archive.chunk = min(MAX_CHUNK, max([archive.chunk or 1, *groups]))
         labels = pq.read_table(archive.base / entry.path, columns=[label]).column(label).to_pylist()
         per_shard.append((entry.path, labels))
         for v in labels:
