@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -59,7 +59,7 @@ def missing(image_set: ImageSet, image_size: int, layout: str) -> list[Record]:
 
 
 def build(image_set: ImageSet, image_size: int, layout: str, workers: int, progress: bool,
-          item: callable) -> int:
+          item: Callable[[Record], tuple[str, int, int, int]]) -> int:
     """Write the shards not yet done; ``item(record)`` -> (path, width, height, min_side). Returns
     how many images were written."""
     where = folder(image_set, image_size, layout)
