@@ -34,12 +34,14 @@ class DataConfig:
     normalize: bool = True  # False reproduces the study (no normalisation)
     augment: str = "none"  # none (squash, the study) | basic (random resized crop + flip) | strong (+ RandAugment)
     source: str = "images"  # images: images/images/<Artist>/ | resized: the archive's flat resized/resized/ copy
-    label: str = "artist"  # artist | genre (artists sharing their first-listed genre share a class)
+    label: str = "artist"  # artist | genre (artists sharing their first-listed genre share a class) | style (wikiart, parquet)
     min_images: int = 2  # classes with fewer usable images: left out (artists=all) or refused (a chosen artist)
     test_fraction: float = 0.0  # per class, held out of training and validation
     max_pixels: int = 200_000_000  # larger images are excluded; Pillow's own limit (89.5 MP) is not used
     cache_dir: Optional[str] = None  # manifest + pixel cache; None: <root>/.artgenre, or per-user if read-only
     cache: bool = False  # pre-resized pixel cache: every image decoded once, not once per epoch
+    cache_format: str = "auto"  # files (one .npy per image) | packed (a few large shards) | auto (packed from 10,000)
+    splits: Optional[str] = None  # data=wikiart: folder of ArtGAN's split files; None: found under root
     # synthetic set only
     synthetic_scale: float = 0.25  # fraction of the real class sizes
     synthetic_seed: int = 0
@@ -110,6 +112,7 @@ def choices() -> dict[str, tuple[Any, ...]]:
     from artgenre.data.loading.balance import CLASS_BALANCE
     from artgenre.data.loading.transforms import AUGMENTATIONS
     from artgenre.data.prepare.classes import LABELINGS
+    from artgenre.data.prepare.pixels import CACHE_FORMATS
     from artgenre.runtime.device import DEVICE_CHOICES
     from artgenre.runtime.precision import CHOICES as PRECISION_CHOICES
     from artgenre.training.optim import OPTIMIZERS, SHAPES
@@ -119,6 +122,7 @@ def choices() -> dict[str, tuple[Any, ...]]:
         "data.augment": tuple(AUGMENTATIONS),
         "data.source": tuple(SOURCES),
         "data.label": tuple(LABELINGS),
+        "data.cache_format": CACHE_FORMATS,
         "optim.name": tuple(OPTIMIZERS),
         "sched.name": tuple(SHAPES),
         "sched.interval": SCHED_INTERVALS,

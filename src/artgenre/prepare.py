@@ -26,8 +26,9 @@ def run(raw: DictConfig) -> None:
     lines = report(prepared)
     if cfg.data.cache:
         size, layout = cfg.data.image_size, AUGMENTATIONS[cfg.data.augment].cache_layout
-        built = pixel_cache.build(prepared.image_set(), size, layout, cfg.trainer.num_workers, cfg.trainer.progress)
-        lines.append(f"pixel cache: {pixel_cache.cache_folder(prepared.cache_dir, size, layout)} "
+        image_set, fmt = prepared.image_set(), cfg.data.cache_format
+        built = pixel_cache.build(image_set, size, layout, cfg.trainer.num_workers, cfg.trainer.progress, fmt)
+        lines.append(f"pixel cache: {pixel_cache.location(image_set, size, layout, fmt)} "
                      f"({built} images added)")
     print("\n".join(lines), flush=True)
 

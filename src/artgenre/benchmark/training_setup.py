@@ -53,7 +53,7 @@ def build_training(cfg: DictConfig, device: torch.device) -> Training:
     model = new_model(cfg, len(image_set.classes))
     mean, std = normalization(model)
     layout = AUGMENTATIONS[cfg.data.augment].cache_layout
-    cache_built = bool(cfg.data.cache and pixels.missing(image_set, cfg.data.image_size, layout))
+    cache_built = bool(cfg.data.cache and pixels.missing(image_set, cfg.data.image_size, layout, cfg.data.cache_format))
     tic = time.perf_counter()
     data = build_loaders(cfg, info, image_set, split, mean, std, device)
     loaders_seconds = time.perf_counter() - tic

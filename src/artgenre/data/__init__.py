@@ -1,7 +1,8 @@
 """The data layer: which images a run uses, how they are checked and split, and how they are fed.
 
 * ``layouts/``  archive layouts by config name (``data.name``, :data:`layouts.DATASETS`): the
-                Kaggle "Best Artworks" archive, a folder per class, the synthetic set.
+                Kaggle "Best Artworks" archive, a folder per class, the synthetic set, WikiArt
+                with ArtGAN's splits, parquet shards.
 * ``prepare/``  the prepare step: check every image once, choose and label the classes, split,
                 write the manifest; build the pixel cache.
 * ``loading/``  torch datasets, samplers, augmentation presets and the pixel cache reader.

@@ -45,6 +45,7 @@ class Listing:
     notes: list[str] = field(default_factory=list)
     catalog_digest: str = ""  # hash of artists.csv, part of the fingerprint
     system_files: int = 0
+    split: Optional[dict[str, str]] = None  # path -> train | val: a split the layout gives (WikiArt's official one)
 
 
 @dataclass(frozen=True)
@@ -65,3 +66,9 @@ class ImageSet:
     records: list[Record]
     classes: list[str]  # class index -> name
     cache_dir: Optional[Path] = None  # where prepare wrote the manifest; the pixel cache lives there too
+    archive: Optional[Archive] = None  # how to open ``records``' paths; None: open_archive(root)
+
+    def open_archive(self) -> Archive:
+        from artgenre.data.archive import open_archive
+
+        return self.archive if self.archive is not None else open_archive(self.root)

@@ -29,9 +29,12 @@ def parallel_map(
     progress: bool,
     initializer: Callable[..., None] | None = None,
     initargs: tuple = (),
+    chunksize: int | None = None,
 ) -> Iterator[R]:
     """``fn`` over ``items`` in order. ``initializer(*initargs)`` runs once per worker (and once
-    here when running in-process) to set up what every call shares, instead of pickling it per item."""
+    here when running in-process) to set up what every call shares, instead of pickling it per item.
+    ``chunksize``: items per task (default: about eight tasks per worker, at most 32 items each);
+    larger keeps neighbouring items in one worker (rows of one parquet row group)."""
     bar_off = None if progress else True  # None: a bar on a terminal only, never in log files
     workers = worker_count(workers)
     if workers <= 1 or len(items) < 8:
@@ -40,7 +43,7 @@ def parallel_map(
         results: Iterable[R] = map(fn, items)
         yield from tqdm(results, total=len(items), desc=desc, disable=bar_off, leave=False)
         return
-    chunk = max(1, min(32, len(items) // (workers * 8)))
+    chunk = chunksize or max(1, min(32, len(items) // (workers * 8)))
     with ProcessPoolExecutor(workers, initializer=initializer, initargs=initargs) as pool:
         yield from tqdm(pool.map(fn, items, chunksize=chunk), total=len(items), desc=desc, disable=bar_off,
                         leave=False)

@@ -12,7 +12,8 @@ import logging
 from omegaconf import DictConfig
 
 from artgenre.data.listing import ImageSet
-from artgenre.data.loading.cache import PixelCache, cache_folder
+from artgenre.data.loading.cache import PixelCache
+from artgenre.data.loading.packed import PackedCache
 from artgenre.data.loading.pipeline import build_datasets
 from artgenre.data.loading.transforms import AUGMENTATIONS
 from artgenre.data.prepare import Prepared, prepare, pixels, report
@@ -39,19 +40,19 @@ def index_data(cfg: DictConfig) -> tuple[ImageSet, list[str]]:
 
 
 def ensure_pixel_cache(image_set: ImageSet, image_size: int, layout: str, workers: int,
-                       progress: bool) -> PixelCache:
+                       progress: bool, fmt: str = "files") -> PixelCache | PackedCache:
     """The pixel cache for this manifest, size and layout, built where missing: by rank 0 while the
     others wait, then by the first rank of any node that still lacks it (a node-local cache_dir)."""
     if image_set.cache_dir is None:
         raise DataError("data.cache=true needs a prepared manifest (cache_dir unknown)")
     info = distributed.env_info()
     if info.is_main:
-        pixels.build(image_set, image_size, layout, workers, progress)
+        pixels.build(image_set, image_size, layout, workers, progress, fmt)
     distributed.barrier()
-    if info.local_rank == 0 and not info.is_main and pixels.missing(image_set, image_size, layout):
-        pixels.build(image_set, image_size, layout, workers, progress=False)
+    if info.local_rank == 0 and not info.is_main and pixels.missing(image_set, image_size, layout, fmt):
+        pixels.build(image_set, image_size, layout, workers, False, fmt)
     distributed.barrier()
-    return PixelCache(cache_folder(image_set.cache_dir, image_size, layout), [r.sha1 for r in image_set.records])
+    return pixels.open_pixels(image_set, image_size, layout, fmt)
 
 
 def open_datasets(data: DictConfig, image_set: ImageSet, split: list[str], workers: int, progress: bool):
@@ -60,5 +61,5 @@ def open_datasets(data: DictConfig, image_set: ImageSet, split: list[str], worke
     cache = None
     if data.cache:
         layout = AUGMENTATIONS[data.augment].cache_layout
-        cache = ensure_pixel_cache(image_set, data.image_size, layout, workers, progress)
+        cache = ensure_pixel_cache(image_set, data.image_size, layout, workers, progress, data.cache_format)
     return build_datasets(data, image_set, split, cache)

@@ -4,6 +4,8 @@ labels and splits every one of them the same way.
 
 * ``artworks``   the Kaggle "Best Artworks of All Time" archive (folder or zip, every known trap)
 * ``folder``     a folder per class
+* ``wikiart``    WikiArt with ArtGAN's official style/genre/artist splits
+* ``parquet``    parquet shards of images and label columns (Hugging Face's huggan/wikiart)
 * ``synthetic``  a generated set in the Kaggle archive's layout (``painters``: its drawing styles)
 * ``catalog``    the study's ten artists and their class names; ``names``: artist-name matching
 
@@ -48,8 +50,22 @@ def _folder(cfg: DictConfig) -> Listing:
     return list_folder(cfg.root)
 
 
+def _wikiart(cfg: DictConfig) -> Listing:
+    from artgenre.data.layouts.wikiart import list_wikiart
+
+    return list_wikiart(cfg.root, cfg.label, cfg.get("splits"))
+
+
+def _parquet(cfg: DictConfig) -> Listing:
+    from artgenre.data.layouts.parquet import list_parquet
+
+    return list_parquet(cfg.root, cfg.label, cfg.artists)
+
+
 DATASETS: dict[str, Callable[[DictConfig], Listing]] = {
     "best_artworks": _best_artworks,
     "synthetic": _synthetic,
     "folder": _folder,
+    "wikiart": _wikiart,
+    "parquet": _parquet,
 }

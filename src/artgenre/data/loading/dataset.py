@@ -13,7 +13,7 @@ import torch
 from torch.utils.data import Dataset
 
 from artgenre.data import decode
-from artgenre.data.archive import open_archive
+from artgenre.data.archive import Archive, open_archive
 from artgenre.data.loading.cache import PixelCache, to_tensor
 from artgenre.errors import DataError
 
@@ -29,9 +29,10 @@ class ImageListDataset(Dataset):
         transform: Callable,
         min_side: Optional[int] = None,
         max_pixels: int = decode.DEFAULT_MAX_PIXELS,
+        archive: Optional[Archive] = None,
     ) -> None:
         self.root = Path(root)
-        self.archive = open_archive(self.root)
+        self.archive = archive if archive is not None else open_archive(self.root)
         self.paths = list(paths)
         self.labels = list(labels)
         self.transform = transform

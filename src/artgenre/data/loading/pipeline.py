@@ -34,7 +34,7 @@ def build_datasets(
             return CachedImageDataset(pixels, rows, labels, None if layout == "square" else tf)
         paths = [image_set.records[i].path for i in rows]
         min_side = cache.LAYOUTS[layout].min_side(size)
-        return ImageListDataset(image_set.root, paths, labels, tf, min_side, data.max_pixels)
+        return ImageListDataset(image_set.root, paths, labels, tf, min_side, data.max_pixels, image_set.archive)
 
     return one("train", True), one("val", False)
 

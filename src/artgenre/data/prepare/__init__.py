@@ -13,7 +13,7 @@ Files in ``data.cache_dir`` (default ``<data.root>/.artgenre``; see :func:`files
 Modules: ``files`` (cache folder, atomic CSV writes), ``checks`` (decoding every file once),
 ``classes`` (usable images, choosing and labelling classes), ``manifest`` (build, load,
 fingerprint: :func:`prepare`), ``summary`` (the report: what prepare found), ``pixels``
-(building the pixel cache).
+(building the pixel cache), ``packing`` (building its packed form).
 """
 
 from __future__ import annotations

@@ -81,7 +81,7 @@ def run_checks(
             results[c.path] = old
     if todo:
         done = parallel_map(_check_path, [c.path for c in todo], workers, "checking images", progress,
-                            _init_checker, (listing.archive, max_pixels))
+                            _init_checker, (listing.archive, max_pixels), getattr(listing.archive, "chunk", None))
         results.update(zip((c.path for c in todo), done))
     stamps = {c.path: c.stamp for c in listing.candidates}
     rows = [[p, stamps[p], r.status, r.format, r.width, r.height, r.sha1, r.reason] for p, r in sorted(results.items())]

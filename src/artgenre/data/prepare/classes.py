@@ -29,7 +29,7 @@ def usable(listing: Listing, checks: dict[str, Check], max_pixels: int, excluded
             excluded.append((cand.path, chk.reason))
             continue
         promised = decode.SUFFIX_FORMATS.get(PurePosixPath(cand.path).suffix.lower())
-        if promised != chk.format and {promised, chk.format} != {"JPEG", "MPO"}:
+        if promised is not None and promised != chk.format and {promised, chk.format} != {"JPEG", "MPO"}:
             renamed.append(f"{cand.path} ({chk.format})")
         by_artist.setdefault(cand.artist, []).append((cand, chk))
     if renamed:
@@ -142,7 +142,18 @@ def _label_by_genre(selected: list[str], artists: dict[str, ArtistInfo]) -> tupl
     return {a: classes.index(artists[a].genres[0]) for a in selected}, classes
 
 
+def _label_by_style(selected: list[str], artists: dict[str, ArtistInfo]) -> tuple[dict[str, int], list[str]]:
+    """The class itself: layouts with style labels (wikiart, parquet) list the classes of ``data.label``
+    (each class its own one "genre"); the Kaggle archive has artists and their genres, no styles."""
+    other = [a for a in selected if artists[a].genres != (a,)]
+    if other:
+        raise DataError("data.label=style needs a data set with style labels (data=wikiart or data=parquet); "
+                        "the Kaggle archive's artists.csv genres are data.label=genre")
+    return {a: i for i, a in enumerate(selected)}, list(selected)
+
+
 LABELINGS: dict[str, Callable[[list[str], dict[str, ArtistInfo]], tuple[dict[str, int], list[str]]]] = {
     "artist": _label_by_artist,
     "genre": _label_by_genre,
+    "style": _label_by_style,
 }

@@ -21,12 +21,14 @@ from typing import Any, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
+from artgenre.data.archive import Archive, FolderArchive, ZipArchive
 from artgenre.data.layouts import DATASETS
 from artgenre.data.listing import ImageSet, Listing, Record
 from artgenre.data.prepare.checks import run_checks
 from artgenre.data.prepare.classes import LABELINGS, manifest_rows, select, usable
 from artgenre.data.prepare.files import atomic_write, csv_text, read_csv, resolve_cache_dir
 from artgenre.data.split import stratified_split
+from artgenre.errors import DataError
 
 MANIFEST_VERSION = 1
 MANIFEST_COLUMNS = ["path", "artist", "genre", "label", "class_name", "split", "format", "width", "height", "sha1"]
@@ -44,6 +46,7 @@ class Prepared:
     excluded: list[tuple[str, str]]
     notes: list[str] = field(default_factory=list)
     fingerprint: str = ""
+    archive: Optional[Archive] = None  # the layout's own reader (parquet shards); None: a folder or zip
     reused: bool = False
     decoded: int = 0  # images decoded to make this manifest (the others were known from checks.csv)
 
@@ -56,7 +59,8 @@ class Prepared:
         return self.cache_dir / "excluded.csv"
 
     def image_set(self) -> ImageSet:
-        return ImageSet(root=self.root, records=self.records, classes=self.classes, cache_dir=self.cache_dir)
+        return ImageSet(root=self.root, records=self.records, classes=self.classes, cache_dir=self.cache_dir,
+                        archive=self.archive)
 
 
 def options(data: DictConfig, seed: int) -> dict[str, Any]:
@@ -65,6 +69,13 @@ def options(data: DictConfig, seed: int) -> dict[str, Any]:
     opts = {k: values.get(k) for k in FINGERPRINT_KEYS}
     opts["seed"] = int(seed)
     return opts
+
+
+def given_split(split: dict[str, str], paths: list[str], test_fraction: float) -> list[str]:
+    """The layout's split of each manifest path (``data.val_fraction`` plays no part)."""
+    if test_fraction:
+        raise DataError("this data set comes with its own train/val split and no test part: set data.test_fraction=0")
+    return [split[p] for p in paths]
 
 
 def fingerprint(listing: Listing, opts: dict[str, Any]) -> str:
@@ -95,7 +106,10 @@ def build(listing: Listing, opts: dict[str, Any], cache_dir: Path, workers: int 
     label_of, classes = LABELINGS[opts["label"]](selected, listing.artists)
     rows = manifest_rows(selected, images, label_of, classes, excluded)
     labels = [label_of[c.artist] for c, _ in rows]
-    split = stratified_split(labels, opts["val_fraction"], opts["seed"], opts["test_fraction"])
+    if listing.split is not None:  # the layout's own split (WikiArt's official one), kept as given
+        split = given_split(listing.split, [c.path for c, _ in rows], opts["test_fraction"])
+    else:
+        split = stratified_split(labels, opts["val_fraction"], opts["seed"], opts["test_fraction"])
     records = [
         Record(c.path, c.artist, label_of[c.artist], classes[label_of[c.artist]], listing.artists[c.artist].genre,
                chk.width, chk.height, chk.sha1)
@@ -114,10 +128,15 @@ def build(listing: Listing, opts: dict[str, Any], cache_dir: Path, workers: int 
             "classes": classes, "notes": notes, "options": opts}
     atomic_write(cache_dir / "prepare.json", json.dumps(meta, indent=2, ensure_ascii=False, default=str) + "\n")
     return Prepared(listing.archive.root, cache_dir, records, split, classes, sorted(excluded), notes, fp,
-                    decoded=decoded)
+                    archive=_own_archive(listing), decoded=decoded)
 
 
-def load(cache_dir: Path, root: Path, fp: str) -> Optional[Prepared]:
+def _own_archive(listing: Listing) -> Optional[Archive]:
+    """The listing's archive when open_archive(root) would not give it back (parquet shards)."""
+    return None if isinstance(listing.archive, (FolderArchive, ZipArchive)) else listing.archive
+
+
+def load(cache_dir: Path, root: Path, fp: str, archive: Optional[Archive] = None) -> Optional[Prepared]:
     """The manifest in ``cache_dir`` if it was made for fingerprint ``fp`` and is intact, else None."""
     try:
         meta = json.loads((cache_dir / "prepare.json").read_text(encoding="utf-8", errors="surrogateescape"))
@@ -132,7 +151,7 @@ def load(cache_dir: Path, root: Path, fp: str) -> Optional[Prepared]:
                           int(r["height"]), r["sha1"]) for r in rows]
         split = [r["split"] for r in rows]
         return Prepared(root, cache_dir, records, split, list(meta["classes"]), excluded, list(meta["notes"]), fp,
-                        reused=True)
+                        archive=archive, reused=True)
     except (OSError, ValueError, KeyError, csv.Error):
         return None
 
@@ -145,4 +164,4 @@ def prepare(data: DictConfig, *, seed: int, workers: int = 0, progress: bool = T
     root = listing.archive.root
     cache_dir = resolve_cache_dir(data.cache_dir, root)
     fp = fingerprint(listing, opts)
-    return load(cache_dir, root, fp) or build(listing, opts, cache_dir, workers, progress)
+    return load(cache_dir, root, fp, _own_archive(listing)) or build(listing, opts, cache_dir, workers, progress)
