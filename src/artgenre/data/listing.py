@@ -65,3 +65,4 @@ class ImageSet:
     records: list[Record]
     classes: list[str]  # class index -> name
     cache_dir: Optional[Path] = None  # where prepare wrote the manifest; the pixel cache lives there too
+    fold: Optional[list[Optional[int]]] = None  # with data.folds: each record's cross-validation fold

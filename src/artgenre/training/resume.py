@@ -10,6 +10,7 @@ from typing import Any, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
+from artgenre.config import DataConfig
 from artgenre.errors import CheckpointError
 from artgenre.models import model_schema
 from artgenre.rundir import checkpoint
@@ -20,7 +21,8 @@ log = logging.getLogger("artgenre")
 
 # checkpoint entries that must agree with the run that resumes from it
 COMPATIBILITY_KEYS = ("model", "data.name", "data.image_size", "data.artists", "data.val_fraction", "trainer.seed",
-                      "data.source", "data.label", "data.min_images", "data.test_fraction")
+                      "data.source", "data.label", "data.min_images", "data.test_fraction", "data.folds", "data.fold",
+                      "data.group_by", "data.synthetic_artists_per_genre")
 
 
 @dataclass
@@ -63,9 +65,14 @@ def _model_with_defaults(section: Any) -> Any:
     return OmegaConf.merge(defaults, section)
 
 
+_ABSENT = object()
+
+
 def check_compatible(saved: DictConfig, cfg: DictConfig, path: Path) -> None:
     for key in COMPATIBILITY_KEYS:
-        old, new = OmegaConf.select(saved, key), OmegaConf.select(cfg, key)
+        old, new = OmegaConf.select(saved, key, default=_ABSENT), OmegaConf.select(cfg, key)
+        if old is _ABSENT:  # a checkpoint from before the data key existed ran with its default
+            old = getattr(DataConfig(), key.removeprefix("data."), None)
         if key == "model":  # a checkpoint from before a model option existed ran with its default
             old, new = _model_with_defaults(old), _model_with_defaults(new)
         if old != new:
