@@ -7,7 +7,7 @@ import hashlib
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-SPLIT_COLUMNS = ["path", "artist", "label", "class_name", "split", "fold"]
+SPLIT_COLUMNS = ["path", "artist", "label", "class_name", "fold", "split"]
 _TEXT = dict(encoding="utf-8", errors="surrogateescape")  # a folder name that is not UTF-8 keeps its raw bytes
 
 
@@ -19,7 +19,7 @@ def write_split_csv(path: Path, records: Sequence[Any], split: list[str],
         w = csv.writer(f)
         w.writerow(SPLIT_COLUMNS)
         for r, s, k in zip(records, split, fold):
-            w.writerow([r.path, r.artist, r.label, r.class_name, s, "" if k is None else k])
+            w.writerow([r.path, r.artist, r.label, r.class_name, "" if k is None else k, s])
 
 
 def read_split_csv(path: Path) -> list[dict[str, str]]:
