@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Sequence
 
 from artgenre.errors import ArtgenreError
+from artgenre.evaluation.claims_report import claims_section
 from artgenre.evaluation.plots import plot_confusion, plot_curves, plot_epoch_times
 from artgenre.evaluation.tables import (STUDY_TABLES, SUMMARY_COLUMNS, assign_labels, count_parameters, markdown_table, report_epochs,
                                         slug, study_table, summarize_run, verdict, write_csv)
@@ -36,6 +37,7 @@ def write_report(run_dirs: Sequence[str | Path], out: Path, every: int = 10) -> 
     summary_md = markdown_table(header, rows, [d for _, _, d in SUMMARY_COLUMNS])
     (out / "summary.md").write_text(summary_md + "\n")
     md += ["", "## Summary", "", summary_md, "", *verdict(summaries)]
+    md += ["", *claims_section(runs, out)]
 
     for key, stem, title, decimals in STUDY_TABLES:
         values = study_table(runs, key, epochs)
