@@ -142,7 +142,7 @@ def test_pairs_are_tested_on_shared_images_and_holm_corrected(tmp_path: Path) ->
     assert strong["p"] == pytest.approx(binomtest(only_a, only_a + only_b).pvalue)
     raw = sorted(r["p"] for r in pairs)
     assert sorted(r["p_holm"] for r in pairs)[0] == pytest.approx(min(1.0, 3 * raw[0]))
-    assert "is more accurate than" in strong["verdict"]
+    assert "is more accurate than" in strong["sentence"] and strong["verdict"] == "better, significant"
 
 
 def test_several_seeds_get_mean_sd_and_a_bootstrap_interval(tmp_path: Path) -> None:

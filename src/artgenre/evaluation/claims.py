@@ -97,8 +97,8 @@ def _label(groups: list[Group]) -> None:
         keys = sorted({k for g in same for k in g.setting} - {"model.name"})
         differ = [k for k in keys if len({json.dumps(g.setting.get(k), default=str) for g in same}) > 1]
         for g in same:
-            g.label += " (" + ", ".join(f"{k}={g.setting.get(k)}" for k in differ[:3]) + \
-                (", ..." if len(differ) > 3 else "") + ")"
+            g.label += " (" + ", ".join(f"{k.removeprefix('model.')}={g.setting.get(k)}" for k in differ[:4]) + \
+                (", ..." if len(differ) > 4 else "") + ")"
 
 
 def _check_folds(g: Group) -> None:
@@ -182,7 +182,8 @@ def compare_all(groups: list[Group]) -> tuple[list[dict[str, Any]], list[str]]:
     adjusted, reject = stats.holm([r["p"] for r in pairs])
     for r, p_holm, significant in zip(pairs, adjusted, reject):
         r["p_holm"], r["significant"] = p_holm, significant
-        r["verdict"] = verdict_words(r)
+        r["verdict"] = "better, significant" if significant else "not significant"
+        r["sentence"] = verdict_words(r)
     return pairs, apart
 
 

@@ -73,7 +73,7 @@ def claims_section(runs: list[Run], out: Path) -> list[str]:
         write_csv(out / "comparisons.csv", [h for _, h, _ in PAIR_COLUMNS], prow)
         md += ["### Verdicts", "",
                markdown_table([h for _, h, _ in PAIR_COLUMNS], prow, [d for _, _, d in PAIR_COLUMNS]), ""]
-        md += [f"- {r['verdict']}." for r in pairs] + [""]
+        md += [f"- {r['sentence']}." for r in pairs] + [""]
     elif len(groups) == 1:
         md += ["One setting only: nothing to compare.", ""]
     notes += [f"- {line}" for line in apart]
