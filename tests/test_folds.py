@@ -167,3 +167,18 @@ def test_resume_refuses_another_fold_and_accepts_checkpoints_from_before_folds(t
     for key in ("folds", "fold", "group_by", "synthetic_artists_per_genre"):
         del old["data"][key]
     check_compatible(OmegaConf.create(old), plain, tmp_path / "last.pt")
+
+
+def test_followers_share_their_masters_genre_and_the_default_set_is_unchanged(followers_root: Path,
+                                                                             synthetic_root: Path) -> None:
+    import json
+
+    with (followers_root / "artists.csv").open(newline="") as fh:
+        genre = {r["name"]: r["genre"] for r in csv.DictReader(fh)}
+    assert genre["Follower 2 of Pablo Picasso"] == genre["Pablo Picasso"] == "Cubism"
+    assert not any(name.startswith("Follower 3") for name in genre)
+    picasso = sorted((followers_root / "images" / "images" / "Pablo_Picasso").iterdir())
+    follower = sorted((followers_root / "images" / "images" / "Follower_2_of_Pablo_Picasso").iterdir())
+    assert len(picasso) == len(follower) and picasso[3].read_bytes() != follower[3].read_bytes()
+    # the default set's marker is as before, so sets generated earlier are still reused
+    assert "artists_per_genre" not in json.loads((synthetic_root / ".synthetic.json").read_text())

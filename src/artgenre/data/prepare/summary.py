@@ -20,10 +20,11 @@ def split_table(p: Prepared) -> list[str]:
         counts = Counter((r.label, s) for r, s in zip(p.records, p.split))
         totals = Counter(p.split)
     width = max(len("class"), *(len(c) for c in p.classes))
-    lines = [f"  {'class':<{width}} " + " ".join(f"{c:>6}" for c in columns)]
+    w = [max(6, len(c)) for c in columns]
+    lines = [f"  {'class':<{width}} " + " ".join(f"{c:>{n}}" for c, n in zip(columns, w))]
     for i, name in enumerate(p.classes):
-        lines.append(f"  {name:<{width}} " + " ".join(f"{counts[(i, c)]:>6}" for c in columns))
-    lines.append(f"  {'total':<{width}} " + " ".join(f"{totals[c]:>6}" for c in columns))
+        lines.append(f"  {name:<{width}} " + " ".join(f"{counts[(i, c)]:>{n}}" for c, n in zip(columns, w)))
+    lines.append(f"  {'total':<{width}} " + " ".join(f"{totals[c]:>{n}}" for c, n in zip(columns, w)))
     return lines
 
 
