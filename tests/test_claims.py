@@ -179,3 +179,15 @@ def test_a_single_run_still_gets_an_interval(tmp_path: Path) -> None:
     groups, _ = group_runs([read_run(d)])
     s = summarize_group(groups[0])
     assert s["accuracy"] == 75.0 and (s["ci_low"], s["ci_high"]) == pytest.approx(tuple(100 * v for v in _wilson(3, 4)))
+
+
+def test_settings_with_other_classes_are_not_compared(tmp_path: Path) -> None:
+    paths = ["a.jpg", "b.jpg", "c.jpg"]
+    artist = _run(tmp_path, "artist", "resnet50", 9, 0, None, [0, 1, 2], [0, 1, 2], paths)
+    genre = _run(tmp_path, "genre", "vit_scratch", 9, 0, None, [0, 1, 2], [0, 1, 1], paths)
+    # the same label numbers, other class names: as if trained with data.label=genre
+    text = (genre / FILE_NAME).read_text().replace(",a,", ",Cubism,").replace(",b,", ",Baroque,")
+    (genre / FILE_NAME).write_text(text.replace(",c,", ",Pop Art,"))
+    groups, _ = group_runs([read_run(artist), read_run(genre)])
+    pairs, apart = compare_all(groups)
+    assert not pairs and len(apart) == 1 and "not evaluated on the same images" in apart[0]

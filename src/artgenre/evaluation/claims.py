@@ -41,18 +41,19 @@ class Group:
     setting: dict[str, Any]  # the flattened config, ignored keys removed
     runs: list[Run] = field(default_factory=list)
     label: str = ""
-    # (seed, image path) -> (true label, predicted label); one entry per image and seed
-    predictions: dict[tuple[int, str], tuple[int, int]] = field(default_factory=dict)
+    # (seed, image path) -> (true class, predicted class), by name: settings with other class
+    # lists (data.label=artist vs genre) never agree on a true class by accident of numbering
+    predictions: dict[tuple[int, str], tuple[str, str]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     @property
     def seeds(self) -> list[int]:
         return sorted({s for s, _ in self.predictions})
 
-    def correct(self, seed: Optional[int] = None) -> tuple[np.ndarray, np.ndarray]:
+    def classes_of(self, seed: Optional[int] = None) -> tuple[np.ndarray, np.ndarray]:
         keys = [k for k in self.predictions if seed is None or k[0] == seed]
-        y = np.array([self.predictions[k][0] for k in keys], dtype=np.int64)
-        y_hat = np.array([self.predictions[k][1] for k in keys], dtype=np.int64)
+        y = np.array([self.predictions[k][0] for k in keys], dtype=object)
+        y_hat = np.array([self.predictions[k][1] for k in keys], dtype=object)
         return y, y_hat
 
 
@@ -76,7 +77,7 @@ def group_runs(runs: list[Run]) -> tuple[list[Group], list[Run]]:
             if (seed, image) in group.predictions:
                 group.notes.append(f"{run.path}: image {image} with seed {seed} also in another run of this "
                                    "setting (the later run counts)")
-            group.predictions[(seed, image)] = (y, y_hat)
+            group.predictions[(seed, image)] = (p.classes[y], p.classes[y_hat])
     out = list(groups.values())
     _label(out)
     for g in out:
@@ -122,7 +123,7 @@ def summarize_group(g: Group) -> dict[str, Any]:
     seeds = g.seeds
     per_seed = []
     for s in seeds:
-        y, y_hat = g.correct(s)
+        y, y_hat = g.classes_of(s)
         per_seed.append((int((y == y_hat).sum()), len(y), stats.balanced_accuracy(y, y_hat)))
     k, n = sum(c for c, _, _ in per_seed), sum(m for _, m, _ in per_seed)
     if len(seeds) == 1:
@@ -174,7 +175,7 @@ def compare_all(groups: list[Group]) -> tuple[list[dict[str, Any]], list[str]]:
         for b in groups[i + 1:]:
             result = compare(a, b)
             if result is None:
-                apart.append(f"{a.label} and {b.label} were not evaluated on the same images: not compared")
+                apart.append(f"{a.label} and {b.label} were not evaluated on the same images with the same classes: not compared")
                 continue
             if result["difference"] < 0:
                 result = compare(b, a)
