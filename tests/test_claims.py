@@ -191,3 +191,12 @@ def test_settings_with_other_classes_are_not_compared(tmp_path: Path) -> None:
     groups, _ = group_runs([read_run(artist), read_run(genre)])
     pairs, apart = compare_all(groups)
     assert not pairs and len(apart) == 1 and "not evaluated on the same images" in apart[0]
+
+
+def test_without_the_stats_extra_the_report_says_what_to_install(tmp_path: Path, monkeypatch) -> None:
+    import sys
+
+    d = _run(tmp_path, "one", "resnet50", 9, 0, None, [0, 1], [0, 1], ["a", "b"])
+    monkeypatch.setitem(sys.modules, "statsmodels", None)  # as if not installed
+    md = "\n".join(claims_section([read_run(d)], tmp_path))
+    assert "pip install 'artgenre[stats]'" in md

@@ -3,12 +3,16 @@ methods written out beside them (claims.md; groups.csv and comparisons.csv)."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
+from artgenre.evaluation import stats
 from artgenre.evaluation.claims import IGNORED_KEYS, compare_all, group_runs, summarize_group
 from artgenre.evaluation.tables import markdown_table, write_csv
 from artgenre.rundir.predictions import FILE_NAME
 from artgenre.rundir.runs import Run
+
+log = logging.getLogger("artgenre")
 
 GROUP_COLUMNS = [  # (key, header, decimals)
     ("group", "setting", None), ("runs", "runs", None), ("seeds", "seeds", None), ("folds", "folds", None),
@@ -52,7 +56,16 @@ METHODS = f"""\
 
 
 def claims_section(runs: list[Run], out: Path) -> list[str]:
-    """Write groups.csv, comparisons.csv and claims.md into ``out``; the section's Markdown lines."""
+    """Write groups.csv, comparisons.csv and claims.md into ``out``; the section's Markdown lines.
+    Without SciPy/statsmodels the section says what to install; the rest of the report stands."""
+    try:
+        return _claims(runs, out)
+    except stats.MissingStatsPackage as e:
+        log.warning(f"warning: no claims section: {e}")
+        return ["## Claims: which differences are real", "", f"Not computed: {e}."]
+
+
+def _claims(runs: list[Run], out: Path) -> list[str]:
     groups, without = group_runs(runs)
     md = ["## Claims: which differences are real", ""]
     if not groups:
