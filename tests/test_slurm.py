@@ -211,3 +211,28 @@ def test_greene_launcher_config_composes() -> None:
     assert launcher._target_ == "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher"
     assert launcher.tasks_per_node == 1 and launcher.gpus_per_node == 1 and launcher.signal_delay_s == 120
     assert launcher.max_num_timeout > 0, "a timed-out job is requeued and resumes"
+
+
+@needs_slurm
+def test_cv_array_runs_every_fold_and_validates_every_image_once(slurm: Cluster, synthetic_root: Path) -> None:
+    work = slurm.root / "cv"
+    work.mkdir()
+    env = {"ARTGENRE_HOME": str(REPO), "ARTGENRE_OUTPUTS": str(work / "outputs"), "OMP_NUM_THREADS": "1",
+           "ARTGENRE_CV_MODELS": "vit_scratch", "ARTGENRE_CV_FOLDS": "2", "ARTGENRE_CV_SEEDS": "4"}
+    overrides = [a for a in TINY if not a.startswith("model=")] + [f"data.root={synthetic_root}", "trainer.epochs=1"]
+    job = slurm.sbatch("cv.sbatch", ["--array=0-1", "--ntasks-per-node=1", "--cpus-per-task=1"], overrides, work, env)
+
+    def ended() -> bool:
+        queued = subprocess.run(["squeue", "-h", "-j", job], env=slurm.env, capture_output=True, text=True)
+        return queued.returncode != 0 or queued.stdout.strip() == ""
+
+    logs = [work / f"slurm-artgenre-cv-{job}_{i}.out" for i in range(2)]
+    slurm.wait("both array tasks", ended, timeout=150, log=logs[0])
+    model_dir = work / "outputs" / f"cv-{job}" / "vit_scratch"
+    assert sorted(p.name for p in model_dir.iterdir()) == ["seed4-fold0", "seed4-fold1"], \
+        "\n".join(slurm.diagnostics(f) for f in logs)
+    validated = [row["path"] for fold in (0, 1) for row in read_rows(model_dir / f"seed4-fold{fold}" / "val_predictions.csv")]
+    everyone = [row["path"] for row in read_rows(model_dir / "seed4-fold0" / "split.csv")]
+    assert sorted(validated) == sorted(everyone)
+    config = OmegaConf.load(model_dir / "seed4-fold1" / ".hydra" / "config.yaml")
+    assert (config.data.folds, config.data.fold, config.trainer.seed) == (2, 1, 4)

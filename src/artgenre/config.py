@@ -29,6 +29,9 @@ class DataConfig:
     root: Optional[str] = None  # unpacked Kaggle archive or its .zip (or where the synthetic set is cached)
     image_size: int = 384
     val_fraction: float = 0.15
+    folds: Optional[int] = None  # K-fold cross-validation: K stratified folds (null: one holdout of val_fraction)
+    fold: int = 0  # with folds: the fold validated on (0 .. folds-1); the others train
+    group_by: Optional[str] = None  # artist: each artist's paintings on one side of every split (with label=genre)
     # None: the data set's default (the study's ten; every class for `folder`); "all"; or a list of names
     artists: Any = None
     normalize: bool = True  # False reproduces the study (no normalisation)
@@ -45,6 +48,7 @@ class DataConfig:
     # synthetic set only
     synthetic_scale: float = 0.25  # fraction of the real class sizes
     synthetic_seed: int = 0
+    synthetic_artists_per_genre: int = 1  # more than 1: extra artists painting in each study artist's genre
 
 
 @dataclass
@@ -112,6 +116,7 @@ def choices() -> dict[str, tuple[Any, ...]]:
     from artgenre.data.loading.balance import CLASS_BALANCE
     from artgenre.data.loading.transforms import AUGMENTATIONS
     from artgenre.data.prepare.classes import LABELINGS
+    from artgenre.data.prepare.groups import GROUPINGS
     from artgenre.data.prepare.pixels import CACHE_FORMATS
     from artgenre.runtime.device import DEVICE_CHOICES
     from artgenre.runtime.precision import CHOICES as PRECISION_CHOICES
@@ -123,6 +128,7 @@ def choices() -> dict[str, tuple[Any, ...]]:
         "data.source": tuple(SOURCES),
         "data.label": tuple(LABELINGS),
         "data.cache_format": CACHE_FORMATS,
+        "data.group_by": (None, *GROUPINGS),
         "optim.name": tuple(OPTIMIZERS),
         "sched.name": tuple(SHAPES),
         "sched.interval": SCHED_INTERVALS,
@@ -203,6 +209,14 @@ def _check_ranges(cfg: DictConfig) -> None:
         ("data.val_fraction", 0.0 < cfg.data.val_fraction < 1.0, "must be between 0 and 1"),
         ("data.test_fraction", 0.0 <= cfg.data.test_fraction < 1.0 and cfg.data.val_fraction + cfg.data.test_fraction < 1.0,
          "needs 0 <= test_fraction and val_fraction + test_fraction < 1"),
+        ("data.folds", cfg.data.folds is None or cfg.data.folds >= 2, "must be 2 or more (or null: one holdout split)"),
+        ("data.fold", 0 <= cfg.data.fold < (cfg.data.folds or 1),
+         "must be 0 .. data.folds-1" if cfg.data.folds else "needs data.folds=K (K-fold cross-validation)"),
+        ("data.test_fraction", cfg.data.test_fraction == 0 or (cfg.data.folds is None and cfg.data.group_by is None),
+         "must be 0 with data.folds or data.group_by (no test split there)"),
+        ("data.group_by", cfg.data.group_by is None or cfg.data.label == "genre",
+         "needs data.label=genre (grouping by artist with one class per artist leaves classes unseen in training)"),
+        ("data.synthetic_artists_per_genre", cfg.data.synthetic_artists_per_genre >= 1, "must be at least 1"),
         ("data.min_images", cfg.data.min_images >= 2, "must be at least 2 (one train, one val image)"),
         ("data.max_pixels", cfg.data.max_pixels >= 1, "must be positive"),
         ("optim.lr", cfg.optim.lr > 0, "must be positive"),

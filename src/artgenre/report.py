@@ -12,6 +12,9 @@ into OUT:
   mean epoch time, training images per second, parameter count;
 - ``accuracy.png``, ``loss.png``, ``epoch_time.png`` and ``confusion_<run>.png`` for each run
   that ``artgenre-eval`` has evaluated;
+- ``claims.md``, ``groups.csv``, ``comparisons.csv``: runs grouped by setting (every key but
+  data.fold and trainer.seed), pooled accuracy with a 95% interval, paired tests between
+  settings with Holm's correction and verdicts in words (from each run's val_predictions.csv);
 - ``report.md``, which embeds all of them (relative links, so it renders on GitHub).
 
 Runs of different lengths, or still running, leave the epochs they lack blank.
@@ -49,6 +52,8 @@ def main(argv: Optional[list[str]] = None) -> None:
     def run() -> None:
         report = write_report(args.dirs, out.expanduser(), args.every, study=args.study)
         print((report.parent / "summary.md").read_text(), end="")
+        if (report.parent / "claims.md").is_file():
+            print("\n" + (report.parent / "claims.md").read_text().split("### Methods")[0].rstrip())
         print(f"\nreport: {report}")
 
     launch.guarded(run)()

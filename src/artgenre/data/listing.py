@@ -67,6 +67,7 @@ class ImageSet:
     classes: list[str]  # class index -> name
     cache_dir: Optional[Path] = None  # where prepare wrote the manifest; the pixel cache lives there too
     archive: Optional[Archive] = None  # how to open ``records``' paths; None: open_archive(root)
+    fold: Optional[list[Optional[int]]] = None  # with data.folds: each record's cross-validation fold
 
     def open_archive(self) -> Archive:
         from artgenre.data.archive import open_archive

@@ -4,7 +4,7 @@ in data-set order, each image exactly once."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -52,8 +52,15 @@ def evaluate_images(
     loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=num_workers,
                         pin_memory=device.type == "cuda")
     logits, predicted = predict_shard(model, loader, to_input, autocast)
-    shards = distributed.all_gather_object((sampler.indices, logits, predicted))
-    n = len(dataset)
+    return gather_predictions(sampler.indices, logits, predicted, paths, dataset.labels)
+
+
+def gather_predictions(indices: Sequence[int], logits: np.ndarray, predicted: np.ndarray, paths: Sequence[str],
+                       labels: Sequence[int]) -> Predictions:
+    """Every rank's shard (its data-set ``indices``, their logits and argmax) to every rank, in
+    data-set order, each image exactly once. A collective: every rank calls it."""
+    shards = distributed.all_gather_object((list(indices), logits, predicted))
+    n = len(paths)
     order = np.concatenate([np.asarray(idx, dtype=np.int64) for idx, _, _ in shards])
     if sorted(order.tolist()) != list(range(n)):
         raise RuntimeError("evaluation shards do not cover every image exactly once")  # a sampler bug, not the user's
@@ -61,5 +68,4 @@ def evaluate_images(
     all_pred = np.concatenate([p for _, _, p in shards])
     inverse = np.empty(n, dtype=np.int64)
     inverse[order] = np.arange(n)
-    labels = np.asarray(dataset.labels, dtype=np.int64)
-    return Predictions(list(paths), labels, all_logits[inverse], all_pred[inverse])
+    return Predictions(list(paths), np.asarray(labels, dtype=np.int64), all_logits[inverse], all_pred[inverse])

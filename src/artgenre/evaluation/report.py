@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Sequence
 
 from artgenre.errors import ArtgenreError
+from artgenre.evaluation.claims_report import claims_section
 from artgenre.evaluation.plots import plot_confusion, plot_curves, plot_epoch_times
 from artgenre.evaluation.study import figures_markdown, load_figures, side_by_side
 from artgenre.evaluation.tables import (STUDY_TABLES, SUMMARY_COLUMNS, assign_labels, count_parameters, markdown_table, report_epochs,
@@ -40,6 +41,7 @@ def write_report(run_dirs: Sequence[str | Path], out: Path, every: int = 10, stu
     summary_md = markdown_table(header, rows, [d for _, _, d in SUMMARY_COLUMNS])
     (out / "summary.md").write_text(summary_md + "\n")
     md += ["", "## Summary", "", summary_md, "", *verdict(summaries)]
+    md += ["", *claims_section(runs, out)]
 
     figures = load_figures() if study else []
     for key, stem, title, decimals in STUDY_TABLES:

@@ -7,16 +7,19 @@ import hashlib
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-SPLIT_COLUMNS = ["path", "artist", "label", "class_name", "split"]
+SPLIT_COLUMNS = ["path", "artist", "label", "class_name", "fold", "split"]
 _TEXT = dict(encoding="utf-8", errors="surrogateescape")  # a folder name that is not UTF-8 keeps its raw bytes
 
 
-def write_split_csv(path: Path, records: Sequence[Any], split: list[str]) -> None:
+def write_split_csv(path: Path, records: Sequence[Any], split: list[str],
+                    fold: Optional[Sequence[Optional[int]]] = None) -> None:
+    """One row per image; ``fold``: its cross-validation fold (data.folds), blank without folds."""
+    fold = fold or [None] * len(records)
     with path.open("w", newline="", **_TEXT) as f:
         w = csv.writer(f)
         w.writerow(SPLIT_COLUMNS)
-        for r, s in zip(records, split):
-            w.writerow([r.path, r.artist, r.label, r.class_name, s])
+        for r, s, k in zip(records, split, fold):
+            w.writerow([r.path, r.artist, r.label, r.class_name, "" if k is None else k, s])
 
 
 def read_split_csv(path: Path) -> list[dict[str, str]]:

@@ -188,12 +188,15 @@ def evaluate(
     num_classes: int,
     autocast: ContextFactory = contextlib.nullcontext,
     progress: bool = False,
+    keep_logits: bool = False,
 ) -> dict[str, float]:
     """Loss, top-1 and balanced accuracy over every image of ``loader``'s shards on all ranks.
 
     Pass the bare model, not the DDP wrapper: ranks may hold different numbers of batches,
-    and DDP's forward would wait for the others.
+    and DDP's forward would wait for the others. ``keep_logits``: also this rank's logits, in its
+    loader's order, as ``result["logits"]`` (float32, on the CPU; copied once, after the pass).
     """
+    kept: list[Tensor] = []
     model.eval()
     sums = _sums(device)
     per_class = torch.zeros(2, num_classes, dtype=torch.float64, device=device)  # correct, count
@@ -209,7 +212,11 @@ def evaluate(
         sums[2] += len(labels)
         per_class[0].index_add_(0, labels, hit)
         per_class[1].index_add_(0, labels, torch.ones_like(hit))
+        if keep_logits:
+            kept.append(logits.float())
     result = _finish(sums)
+    if keep_logits:
+        result["logits"] = torch.cat(kept).cpu() if kept else torch.zeros(0, num_classes)
     correct, count = all_reduce_sum(per_class.cpu())
     present = count > 0
     result["acc_balanced"] = 100.0 * (correct[present] / count[present]).mean().item() if present.any() else 0.0

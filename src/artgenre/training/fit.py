@@ -24,6 +24,7 @@ from artgenre.rundir.tensorboard import TensorBoardLog, require_tensorboard
 from artgenre.runtime import distributed, preemption
 from artgenre.runtime.cpu_memory import keep_freed_memory
 from artgenre.runtime.device import resolve_device, seed_everything
+from artgenre.training.best_predictions import save_best_predictions
 from artgenre.training.engine import StepContext, evaluate, train_one_epoch
 from artgenre.training.resume import Progress, resume_path, restore
 from artgenre.training.setup import Training, class_weight, set_up, wrap_for_training
@@ -61,7 +62,7 @@ def open_run_files(cfg: DictConfig, t: Training, progress: Progress, run_dir: Pa
     files = RunFiles(run_dir, MetricsCSV(run_dir / "metrics.csv"),
                      PerClassCSV(run_dir / "val_acc_per_class.csv", t.data.classes))
     if t.info.is_main:
-        write_split_csv(run_dir / "split.csv", t.image_set.records, t.split)
+        write_split_csv(run_dir / "split.csv", t.image_set.records, t.split, t.image_set.fold)
         files.metrics.rewrite(progress.history)
         files.per_class.start(progress.done_epochs)
         if cfg.trainer.tensorboard:
@@ -106,7 +107,8 @@ def run_epoch(cfg: DictConfig, t: Training, ctx: StepContext, epoch: int, files:
     train = train_one_epoch(t.train_model, t.data.train, t.optimizer, ctx, t.data.train_sampler.num_real,
                             progress, desc=f"epoch {epoch + 1}/{cfg.trainer.epochs}")
     distributed.broadcast_buffers(t.model)  # evaluate (and save) rank 0's model on every rank
-    val = evaluate(t.model, t.data.val, t.device, len(t.data.classes), t.numerics.autocast_factory, progress)
+    val = evaluate(t.model, t.data.val, t.device, len(t.data.classes), t.numerics.autocast_factory, progress,
+                   keep_logits=True)
     if cfg.sched.interval == "epoch":
         t.scheduler.step()
     return {
@@ -115,17 +117,18 @@ def run_epoch(cfg: DictConfig, t: Training, ctx: StepContext, epoch: int, files:
         "epoch_time_s": time.perf_counter() - tic, "train_time_s": train["seconds"],
         "val_time_s": val["seconds"], "train_data_wait_s": train["data_seconds"], "lr": lr,
         "train_images_per_s": train["n"] / max(train["seconds"], 1e-9),
-        "n_train": train["n"], "n_val": val["n"], "_per_class": val["per_class_acc"],
+        "n_train": train["n"], "n_val": val["n"], "_per_class": val["per_class_acc"], "_logits": val["logits"],
     }
 
 
 def save_epoch(cfg: DictConfig, t: Training, progress: Progress, row: dict[str, Any], files: RunFiles) -> None:
     """Record the epoch: every rank's RNG state gathered, rank 0 writes checkpoints and metrics."""
-    per_class = row.pop("_per_class")
+    per_class, logits = row.pop("_per_class"), row.pop("_logits")
     progress.history.append(row)
     improved = row["val_acc"] > progress.best_acc
     if improved:
         progress.best_acc, progress.best_epoch = row["val_acc"], row["epoch"]
+        save_best_predictions(t, logits, row["epoch"], files.run_dir)  # every rank: a gather
     progress.done_epochs = row["epoch"]
     rngs = distributed.all_gather_object(checkpoint.rng_state())
     if not t.info.is_main:

@@ -10,6 +10,7 @@ from typing import Any, Optional
 
 from omegaconf import DictConfig, OmegaConf
 
+from artgenre.config import SECTION_SCHEMAS
 from artgenre.errors import CheckpointError
 from artgenre.models import model_schema
 from artgenre.rundir import checkpoint
@@ -20,9 +21,9 @@ log = logging.getLogger("artgenre")
 
 # checkpoint entries that must agree with the run that resumes from it
 COMPATIBILITY_KEYS = ("model", "data.name", "data.image_size", "data.artists", "data.val_fraction", "trainer.seed",
-                      "data.source", "data.label", "data.min_images", "data.test_fraction")
-# ... and options added since, with the value a checkpoint written before them ran with
-COMPATIBILITY_DEFAULTS = {"optim.decay_all": False}  # it decides which parameters the saved moments belong to
+                      "data.source", "data.label", "data.min_images", "data.test_fraction", "data.folds", "data.fold",
+                      "data.group_by", "data.synthetic_artists_per_genre",
+                      "optim.decay_all")  # decides which parameters the saved optimizer moments belong to
 
 
 @dataclass
@@ -65,9 +66,15 @@ def _model_with_defaults(section: Any) -> Any:
     return OmegaConf.merge(defaults, section)
 
 
+_ABSENT = object()
+
+
 def check_compatible(saved: DictConfig, cfg: DictConfig, path: Path) -> None:
-    for key in (*COMPATIBILITY_KEYS, *COMPATIBILITY_DEFAULTS):
-        old, new = (OmegaConf.select(c, key, default=COMPATIBILITY_DEFAULTS.get(key)) for c in (saved, cfg))
+    for key in COMPATIBILITY_KEYS:
+        old, new = OmegaConf.select(saved, key, default=_ABSENT), OmegaConf.select(cfg, key)
+        if old is _ABSENT:  # a checkpoint from before the key existed ran with its schema default
+            section, _, name = key.partition(".")
+            old = getattr(SECTION_SCHEMAS[section](), name, None) if section in SECTION_SCHEMAS else None
         if key == "model":  # a checkpoint from before a model option existed ran with its default
             old, new = _model_with_defaults(old), _model_with_defaults(new)
         if old != new:

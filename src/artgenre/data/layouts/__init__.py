@@ -36,9 +36,11 @@ def _synthetic(cfg: DictConfig) -> Listing:
     from artgenre.data.layouts.synthetic import ensure_synthetic
 
     # prepare runs on rank 0 alone, so this process is the only writer
-    root = cfg.root or default_cache_dir() / f"synthetic-scale{cfg.synthetic_scale:g}-seed{cfg.synthetic_seed}"
+    per_genre = cfg.get("synthetic_artists_per_genre", 1)
+    name = f"synthetic-scale{cfg.synthetic_scale:g}-seed{cfg.synthetic_seed}" + (f"-x{per_genre}" if per_genre > 1 else "")
+    root = cfg.root or default_cache_dir() / name
     try:
-        ensure_synthetic(root, scale=cfg.synthetic_scale, seed=cfg.synthetic_seed)
+        ensure_synthetic(root, scale=cfg.synthetic_scale, seed=cfg.synthetic_seed, artists_per_genre=per_genre)
     except ValueError as e:
         raise DataError(str(e)) from None
     return list_best_artworks(root, cfg.source)  # the real archive's code path

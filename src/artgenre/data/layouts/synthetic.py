@@ -26,6 +26,11 @@ Files that are not RGB JPEGs, on purpose, so the loader's conversion and extensi
 * RGBA PNGs with an upper-case ".PNG" extension (alpha fully opaque): ``RGBA_PNG_IMAGES`` -
   image 1 of Andy Warhol and Piet Mondrian.
 
+``artists_per_genre=k`` (``data.synthetic_artists_per_genre``; default 1) adds k - 1 followers
+to each study artist: "Follower 2 of Pablo Picasso", ... with the same genre in ``artists.csv``,
+as many images, drawn in the same style and then tinted with a colour of their own (their "hand"),
+so genre can be learnt across artists and ``data.group_by=artist`` runs without a download.
+
 Deterministic: every image draws from its own ``numpy.random.default_rng((seed, artist index,
 image index))`` and files carry no timestamps, so the same parameters give byte-identical files
 (with the same Pillow/libjpeg build).
@@ -89,12 +94,30 @@ def class_counts(scale: float, min_per_class: int = 6) -> dict[str, int]:
     return {a.name: max(int(min_per_class), round(a.paintings * scale)) for a in STUDY_ARTISTS}
 
 
-def _paint(artist_index: int, name: str, n: int, seed: int, size: tuple[int, int]) -> Image.Image:
+def _paint(artist_index: int, name: str, n: int, seed: int, size: tuple[int, int], tint=None) -> Image.Image:
     # One generator per image: images do not depend on one another, so changing a count
     # leaves every other image unchanged.
     rng = np.random.default_rng((seed, artist_index, n))
     w, h = (int(v) for v in rng.integers(size[0], size[1] + 1, 2))
-    return photograph(rng, PAINTERS[name](rng, w, h))
+    img = PAINTERS[name](rng, w, h)
+    if tint is not None:  # a follower's hand: the master's style under a colour of its own
+        img = Image.blend(img, Image.new("RGB", img.size, tint), FOLLOWER_TINT)
+    return photograph(rng, img)
+
+
+FOLLOWER_TINT = 0.25
+
+
+def followers(artists_per_genre: int, seed: int) -> list[tuple[Artist, str, tuple[int, int, int]]]:
+    """(artist, the study artist whose style it paints, its tint) for each synthetic follower."""
+    out = []
+    for master_index, master in enumerate(STUDY_ARTISTS):
+        for j in range(2, artists_per_genre + 1):
+            rng = np.random.default_rng((seed, 1000 + master_index, j))
+            tint = tuple(int(v) for v in rng.integers(0, 256, 3))
+            out.append((Artist(f"Follower {j} of {master.name}", master.genre, master.paintings, master.nationality,
+                               "synthetic"), master.name, tint))
+    return out
 
 
 def _save(img: Image.Image, folder: Path, name: str, n: int) -> None:
@@ -123,6 +146,7 @@ class SyntheticSpec:
     seed: int = 0
     min_per_class: int = 6
     size: tuple[int, int] = (96, 160)  # (min, max) side lengths in pixels
+    artists_per_genre: int = 1  # more than 1: followers painting in each study artist's style
 
 
 def generate(root: str | os.PathLike, **options: Any) -> None:
@@ -134,6 +158,8 @@ def generate(root: str | os.PathLike, **options: Any) -> None:
     spec = SyntheticSpec(**options)
     seed, size = spec.seed, spec.size
     _check_params(seed, size)
+    if spec.artists_per_genre < 1:
+        raise ValueError(f"artists_per_genre must be at least 1, got {spec.artists_per_genre}")
     counts = class_counts(spec.scale, spec.min_per_class)
     counts.update({a.name: EXTRA_IMAGES_PER_ARTIST for a in EXTRA_ARTISTS})
     if root.exists() and (not root.is_dir() or any(root.iterdir())):
@@ -145,6 +171,14 @@ def generate(root: str | os.PathLike, **options: Any) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         for n in range(1, counts[artist.name] + 1):
             _save(_paint(index, artist.name, n, seed, size), folder, artist.name, n)
+    extra = followers(spec.artists_per_genre, seed)
+    for index, (artist, master, tint) in enumerate(extra, start=len(artists)):
+        counts[artist.name] = counts[master]
+        folder = root / "images" / "images" / artist.folder
+        folder.mkdir(parents=True, exist_ok=True)
+        for n in range(1, counts[artist.name] + 1):
+            _save(_paint(index, master, n, seed, size, tint), folder, artist.name, n)
+    artists = (*artists, *(a for a, _, _ in extra))
 
     # Sorted by name so the two extra artists sit between study artists, as in the archive.
     rows = sorted(artists, key=lambda a: a.name)
@@ -158,8 +192,10 @@ def generate(root: str | os.PathLike, **options: Any) -> None:
                              f"http://en.wikipedia.org/wiki/{a.folder}", counts[a.name]])
 
 
-def _marker_content(scale: float, seed: int, min_per_class: int, size: tuple[int, int]) -> dict:
-    return {
+def _marker_content(scale: float, seed: int, min_per_class: int, size: tuple[int, int],
+                    artists_per_genre: int = 1) -> dict:
+    followers_key = {"artists_per_genre": int(artists_per_genre)} if artists_per_genre != 1 else {}
+    return {**followers_key,
         "generator": "artgenre.data.synthetic",
         "version": GENERATOR_VERSION,
         "scale": float(scale),
@@ -194,7 +230,7 @@ def ensure_synthetic(root: str | os.PathLike, **options: Any) -> Path:
     """
     root = Path(root)
     spec = SyntheticSpec(**options)
-    expected = _marker_content(spec.scale, spec.seed, spec.min_per_class, spec.size)
+    expected = _marker_content(spec.scale, spec.seed, spec.min_per_class, spec.size, spec.artists_per_genre)
     if root.is_dir() and any(root.iterdir()):
         _check_existing(root, expected)
         return root

@@ -27,13 +27,17 @@ from artgenre.data.listing import ImageSet, Listing, Record
 from artgenre.data.prepare.checks import run_checks
 from artgenre.data.prepare.classes import LABELINGS, manifest_rows, select, usable
 from artgenre.data.prepare.files import atomic_write, csv_text, read_csv, resolve_cache_dir
-from artgenre.data.split import stratified_split
-from artgenre.errors import DataError
+from artgenre.data.prepare.groups import GROUPINGS
+from artgenre.data.split import fold_split, grouped_folds, stratified_folds, stratified_split
+from artgenre.errors import ConfigError, DataError
 
-MANIFEST_VERSION = 1
-MANIFEST_COLUMNS = ["path", "artist", "genre", "label", "class_name", "split", "format", "width", "height", "sha1"]
+MANIFEST_VERSION = 2
+MANIFEST_COLUMNS = ["path", "artist", "genre", "label", "class_name", "split", "fold", "format", "width", "height",
+                    "sha1"]
 EXCLUDED_COLUMNS = ["path", "reason"]
-FINGERPRINT_KEYS = ("name", "source", "artists", "label", "min_images", "val_fraction", "test_fraction", "max_pixels")
+FINGERPRINT_KEYS = ("name", "source", "artists", "label", "min_images", "val_fraction", "test_fraction", "max_pixels",
+                    "folds", "group_by")
+CROSS_VALIDATION = "cv"  # the manifest's split of every image with data.folds: data.fold decides (see prepare)
 
 
 @dataclass
@@ -49,6 +53,7 @@ class Prepared:
     archive: Optional[Archive] = None  # the layout's own reader (parquet shards); None: a folder or zip
     reused: bool = False
     decoded: int = 0  # images decoded to make this manifest (the others were known from checks.csv)
+    fold: list[Optional[int]] = field(default_factory=list)  # with data.folds: each image's fold, else None
 
     @property
     def manifest_path(self) -> Path:
@@ -60,7 +65,7 @@ class Prepared:
 
     def image_set(self) -> ImageSet:
         return ImageSet(root=self.root, records=self.records, classes=self.classes, cache_dir=self.cache_dir,
-                        archive=self.archive)
+                        archive=self.archive, fold=self.fold if any(f is not None for f in self.fold) else None)
 
 
 def options(data: DictConfig, seed: int) -> dict[str, Any]:
@@ -104,12 +109,18 @@ def build(listing: Listing, opts: dict[str, Any], cache_dir: Path, workers: int 
     selected = select(listing, opts["artists"], opts["min_images"], counts, notes, cache_dir / "excluded.csv")
 
     label_of, classes = LABELINGS[opts["label"]](selected, listing.artists)
+    if opts.get("group_by"):
+        selected, label_of, classes = GROUPINGS[opts["group_by"]](selected, label_of, classes, counts, notes)
     rows = manifest_rows(selected, images, label_of, classes, excluded)
     labels = [label_of[c.artist] for c, _ in rows]
     if listing.split is not None:  # the layout's own split (WikiArt's official one), kept as given
+        if opts.get("folds") or opts.get("group_by"):
+            raise ConfigError(f"data={opts['name']} keeps its official train/val split (so results compare with "
+                              "the literature): drop data.folds and data.group_by")
         split = given_split(listing.split, [c.path for c, _ in rows], opts["test_fraction"])
+        fold: list[Optional[int]] = [None] * len(split)
     else:
-        split = stratified_split(labels, opts["val_fraction"], opts["seed"], opts["test_fraction"])
+        split, fold = assign_split(labels, [c.artist for c, _ in rows], opts)
     records = [
         Record(c.path, c.artist, label_of[c.artist], classes[label_of[c.artist]], listing.artists[c.artist].genre,
                chk.width, chk.height, chk.sha1)
@@ -117,8 +128,9 @@ def build(listing: Listing, opts: dict[str, Any], cache_dir: Path, workers: int 
     ]
     formats = {c.path: chk.format for c, chk in rows}
     manifest = csv_text(MANIFEST_COLUMNS, [
-        [r.path, r.artist, r.genre, r.label, r.class_name, s, formats[r.path], r.width, r.height, r.sha1]
-        for r, s in zip(records, split)
+        [r.path, r.artist, r.genre, r.label, r.class_name, s, "" if f is None else f, formats[r.path], r.width,
+         r.height, r.sha1]
+        for r, s, f in zip(records, split, fold)
     ])
     fp = fingerprint(listing, opts)
     _write_excluded(cache_dir, excluded)
@@ -128,7 +140,7 @@ def build(listing: Listing, opts: dict[str, Any], cache_dir: Path, workers: int 
             "classes": classes, "notes": notes, "options": opts}
     atomic_write(cache_dir / "prepare.json", json.dumps(meta, indent=2, ensure_ascii=False, default=str) + "\n")
     return Prepared(listing.archive.root, cache_dir, records, split, classes, sorted(excluded), notes, fp,
-                    archive=_own_archive(listing), decoded=decoded)
+                    archive=_own_archive(listing), decoded=decoded, fold=fold)
 
 
 def _own_archive(listing: Listing) -> Optional[Archive]:
@@ -150,18 +162,40 @@ def load(cache_dir: Path, root: Path, fp: str, archive: Optional[Archive] = None
         records = [Record(r["path"], r["artist"], int(r["label"]), r["class_name"], r["genre"], int(r["width"]),
                           int(r["height"]), r["sha1"]) for r in rows]
         split = [r["split"] for r in rows]
+        fold = [int(r["fold"]) if r["fold"] != "" else None for r in rows]
         return Prepared(root, cache_dir, records, split, list(meta["classes"]), excluded, list(meta["notes"]), fp,
-                        archive=archive, reused=True)
+                        archive=archive, reused=True, fold=fold)
     except (OSError, ValueError, KeyError, csv.Error):
         return None
 
 
+def assign_split(labels: list[int], artists: list[str], opts: dict[str, Any]) -> tuple[list[str], list[Optional[int]]]:
+    """(split, fold) of each image. With ``folds``: split 'cv' and the image's fold; grouped without
+    folds: the first of round(1 / val_fraction) grouped folds is 'val'; else the stratified holdout."""
+    n, seed, folds = len(labels), opts["seed"], opts.get("folds")
+    if folds:
+        if opts.get("group_by"):
+            fold = grouped_folds(labels, artists, folds, seed)
+        else:
+            fold = stratified_folds(labels, folds, seed)
+        return [CROSS_VALIDATION] * n, fold
+    if opts.get("group_by"):
+        k = max(2, round(1 / opts["val_fraction"]))
+        return fold_split(grouped_folds(labels, artists, k, seed), 0), [None] * n
+    return stratified_split(labels, opts["val_fraction"], seed, opts["test_fraction"]), [None] * n
+
+
 def prepare(data: DictConfig, *, seed: int, workers: int = 0, progress: bool = True) -> Prepared:
     """The manifest for the ``data`` config section and split ``seed``: reused when up to date, else
-    made afresh (decoding only new files, with ``workers`` processes; 0: in this one)."""
+    made afresh (decoding only new files, with ``workers`` processes; 0: in this one). With
+    ``data.folds`` the manifest holds every image's fold, and ``data.fold`` picks the validated one
+    here, so the K runs of a cross-validation share one manifest."""
     opts = options(data, seed)
     listing = DATASETS[data.name](data)
     root = listing.archive.root
     cache_dir = resolve_cache_dir(data.cache_dir, root)
     fp = fingerprint(listing, opts)
-    return load(cache_dir, root, fp, _own_archive(listing)) or build(listing, opts, cache_dir, workers, progress)
+    prepared = load(cache_dir, root, fp, _own_archive(listing)) or build(listing, opts, cache_dir, workers, progress)
+    if opts.get("folds"):
+        prepared.split = fold_split(prepared.fold, int(data.fold))
+    return prepared

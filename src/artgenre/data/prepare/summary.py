@@ -9,14 +9,22 @@ from artgenre.data.prepare.manifest import Prepared
 
 
 def split_table(p: Prepared) -> list[str]:
-    columns = ["train", "val", "test"] if "test" in p.split else ["train", "val"]
-    counts = Counter((r.label, s) for r, s in zip(p.records, p.split))
+    """Images per class and split; with data.folds, per class and fold (the validated one marked *)."""
+    if any(f is not None for f in p.fold):
+        val_fold = next((f for f, s in zip(p.fold, p.split) if s == "val"), None)
+        columns = [f"fold {k}" + ("*" if k == val_fold else "") for k in range(max(p.fold) + 1)]
+        counts = Counter((r.label, columns[f]) for r, f in zip(p.records, p.fold))
+        totals = Counter(columns[f] for f in p.fold)
+    else:
+        columns = ["train", "val", "test"] if "test" in p.split else ["train", "val"]
+        counts = Counter((r.label, s) for r, s in zip(p.records, p.split))
+        totals = Counter(p.split)
     width = max(len("class"), *(len(c) for c in p.classes))
-    lines = [f"  {'class':<{width}} " + " ".join(f"{c:>6}" for c in columns)]
+    w = [max(6, len(c)) for c in columns]
+    lines = [f"  {'class':<{width}} " + " ".join(f"{c:>{n}}" for c, n in zip(columns, w))]
     for i, name in enumerate(p.classes):
-        lines.append(f"  {name:<{width}} " + " ".join(f"{counts[(i, c)]:>6}" for c in columns))
-    totals = Counter(p.split)
-    lines.append(f"  {'total':<{width}} " + " ".join(f"{totals[c]:>6}" for c in columns))
+        lines.append(f"  {name:<{width}} " + " ".join(f"{counts[(i, c)]:>{n}}" for c, n in zip(columns, w)))
+    lines.append(f"  {'total':<{width}} " + " ".join(f"{totals[c]:>{n}}" for c, n in zip(columns, w)))
     return lines
 
 
