@@ -14,6 +14,8 @@ import json
 import math
 import os
 import socket
+import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -95,7 +97,8 @@ def test_a_pickled_object_is_refused_without_torchs_unsafe_advice(tmp_path: Path
     torch.save({"format": 1, "payload": socket.gethostname, "epoch": 1}, tmp_path / "evil.pt")
     with pytest.raises(CheckpointError) as e:
         checkpoint.load(tmp_path / "evil.pt")
-    assert "weights_only=False" not in str(e.value) and "could run code" in str(e.value)
+    message = str(e.value)
+    assert "weights_only=False" not in message and "can still be loaded" not in message and "could run code" in message
 
 
 def test_non_finite_weights_are_refused_by_eval_and_predict() -> None:
@@ -220,9 +223,9 @@ def test_temporary_files_of_a_killed_save_are_cleaned(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------- hostile files (defects 5, 8)
-def jpeg(size: int = 64) -> bytes:
+def jpeg(size: int = 64, seed: int = 0) -> bytes:
     buf = io.BytesIO()
-    Image.fromarray(np.random.default_rng(0).integers(0, 255, (size, size, 3), dtype=np.uint8)).save(buf, "JPEG")
+    Image.fromarray(np.random.default_rng(seed).integers(0, 255, (size, size, 3), dtype=np.uint8)).save(buf, "JPEG")
     return buf.getvalue()
 
 
@@ -315,3 +318,51 @@ def test_hostile_names_are_escaped_in_markdown_and_csv(tmp_path: Path) -> None:
         cells = [c for row in csv.reader(f) for c in row]
     assert all(not c.startswith(("=", "+", "@")) for c in cells)
     assert any(c.startswith("'=HYPERLINK") for c in cells)
+
+
+# ---------------------------------------------------------------- the same, through artgenre-prepare
+def prepare(root: Path, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "artgenre.prepare", "data=folder", f"data.root={root}",
+                           "hydra.run.dir=prep", "trainer.progress=false", "trainer.num_workers=0"],
+                          cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def folder_set(root: Path) -> None:
+    for c in "ab":
+        (root / c).mkdir(parents=True)
+        for i in range(3):
+            (root / c / f"{i}.jpg").write_bytes(jpeg(40, seed=ord(c) * 10 + i))
+
+
+def test_prepare_excludes_bad_symlinks_and_huge_zip_members_with_reasons(tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    folder_set(root)
+    (root / "a" / "dangling.jpg").symlink_to(tmp_path / "nowhere.jpg")
+    (root / "a" / "loop.jpg").symlink_to("loop.jpg")
+    result = prepare(root, tmp_path)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    with (root / ".artgenre" / "excluded.csv").open(newline="") as f:
+        excluded = {r["path"]: r["reason"] for r in csv.DictReader(f)}
+    assert "No such file" in excluded["a/dangling.jpg"] and "symbolic links" in excluded["a/loop.jpg"]
+
+    archive = tmp_path / "data.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        for p in sorted(root.rglob("*.jpg")):
+            if p.is_file() and not p.is_symlink():
+                z.write(p, p.relative_to(root).as_posix())
+    raw = bytearray(archive.read_bytes())
+    cd = raw.find(b"PK\x01\x02")  # the first member's central-directory entry: claim 4 GiB
+    raw[cd + 24: cd + 28] = (2**32 - 1).to_bytes(4, "little")
+    archive.write_bytes(bytes(raw))
+    result = prepare(archive, tmp_path)
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-3000:]
+    assert "GiB uncompressed" in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("command, args", [("artgenre.train", ["model=no_such_model"]),
+                                           ("artgenre.train", ["trainer.epochs=[1"]),
+                                           ("artgenre.prepare", ["data=no_such_set"])])
+def test_hydras_own_config_errors_exit_2_like_artgenres(tmp_path: Path, command: str, args: list[str]) -> None:
+    result = subprocess.run([sys.executable, "-m", command, *args, "hydra.run.dir=x"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]

@@ -91,7 +91,7 @@ def guarded(fn: Callable[[], object]) -> Callable[[], object]:
             # one rank only (its shard, its node's disk), and then only that rank can say it
             if info.is_main:
                 print(f"error: {user_message(e)}", file=sys.stderr, flush=True)
-            elif not isinstance(e, ConfigError):
+            elif not isinstance(e, ConfigError) and not getattr(e, "same_on_every_rank", False):
                 print(f"error (rank {info.rank}): {user_message(e)}", file=sys.stderr, flush=True)
             sys.exit(USER_ERROR)
 

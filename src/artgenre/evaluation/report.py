@@ -9,7 +9,8 @@ from typing import Sequence
 
 from artgenre.errors import ArtgenreError
 from artgenre.evaluation.plots import plot_confusion, plot_curves, plot_epoch_times
-from artgenre.evaluation.tables import (STUDY_TABLES, SUMMARY_COLUMNS, assign_labels, count_parameters, markdown_table, md_text, report_epochs,
+from artgenre.evaluation.tables import (STUDY_TABLES, SUMMARY_COLUMNS, assign_labels, count_parameters, markdown_table,
+                                        md_text, report_epochs,
                                         slug, study_table, summarize_run, verdict, write_csv)
 from artgenre.rundir.confusion import read_confusion_csv
 from artgenre.rundir.runs import Run, find_runs, read_run
@@ -73,7 +74,8 @@ def write_report(run_dirs: Sequence[str | Path], out: Path, every: int = 10) -> 
         name = f"confusion_{slug(run.label)}.png"
         split = run.confusion.parent.name.removeprefix("eval_")
         plot_confusion(cm, classes, out / name, title=f"{run.label} ({split})")
-        md += [f"### {md_text(run.label)} ({md_text(split)})", "", f"![confusion matrix of {md_text(run.label)}]({name})", ""]
+        label = md_text(run.label)
+        md += [f"### {label} ({md_text(split)})", "", f"![confusion matrix of {label}]({name})", ""]
 
     report = out / "report.md"
     report.write_text("\n".join(md).rstrip() + "\n")

@@ -199,7 +199,8 @@ def _build_vit(o: VitOptions, num_classes: int, image_size: int) -> nn.Module:
     if o.embed_dim % o.num_heads:
         raise ValueError(f"model.embed_dim ({o.embed_dim}) must be a multiple of model.num_heads ({o.num_heads})")
     if o.mlp_ratio <= 0 or not 0.0 <= o.dropout < 1.0:
-        raise ValueError(f"model.mlp_ratio must be positive and model.dropout in [0, 1), got {o.mlp_ratio}, {o.dropout}")
+        raise ValueError(f"model.mlp_ratio must be positive and model.dropout in [0, 1), "
+                         f"got {o.mlp_ratio}, {o.dropout}")
     return VisionTransformer(
         image_size=image_size, patch_size=o.patch_size, num_classes=num_classes, embed_dim=o.embed_dim,
         depth=o.depth, num_heads=o.num_heads, mlp_ratio=o.mlp_ratio, dropout=o.dropout,
