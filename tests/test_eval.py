@@ -164,14 +164,15 @@ def test_test_split_when_the_run_has_one(run_dir: Path, tmp_path: Path) -> None:
     """A run trained with data.test_fraction > 0 can be evaluated on its test images."""
     state = torch.load(run_dir / "checkpoints" / "best.pt", map_location="cpu", weights_only=True)
     state["config"]["data"]["test_fraction"] = 0.2
-    state["config"]["data"]["cache_dir"] = str(tmp_path / "manifest")  # the shared data's manifest stays as it is
     checkpoint = tmp_path / "with_test.pt"  # no split.csv beside it: nothing to compare with
     torch.save(state, checkpoint)
-    test = evaluate(checkpoint, tmp_path / "test", "split=test")
+    # the shared data's manifest stays as it is (a cache_dir stored in a checkpoint is not trusted: given here)
+    manifest = f"data.cache_dir={tmp_path / 'manifest'}"
+    test = evaluate(checkpoint, tmp_path / "test", "split=test", manifest)
     with (tmp_path / "manifest" / "manifest.csv").open(newline="") as f:
         splits = [row["split"] for row in csv.DictReader(f)]
     assert test["n_images"] == splits.count("test") > 0
-    val = evaluate(checkpoint, tmp_path / "val")  # a test split leaves the validation images as they were
+    val = evaluate(checkpoint, tmp_path / "val", manifest)  # a test split leaves the validation images as they were
     assert val["top1"] == pytest.approx(state["best_val_acc"], abs=1e-9)
 
 

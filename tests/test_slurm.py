@@ -1,8 +1,9 @@
-"""The job scripts on a real Slurm: SIGUSR1 -> clean stop -> requeue -> resume; one sweep folder.
+"""The job scripts on a real Slurm: SIGUSR1 -> clean stop -> requeue -> resume; one sweep folder;
+two nodes.
 
-A throwaway one-node cluster (munged, slurmctld, slurmd; tests/slurm/cluster.sh) runs the
-project's own scripts/slurm/*.sbatch with a CPU configuration: two gloo processes, the
-synthetic set, a tiny ViT. Needs root and Debian's slurmctld, slurmd, slurm-client and munge
+A throwaway two-node cluster on this one machine (munged, slurmctld, and one `slurmd -N` per
+node with its own port, both at 127.0.0.1; tests/slurm/cluster.sh) runs the project's own
+scripts/slurm/*.sbatch with a CPU configuration: two gloo processes, the synthetic set, a tiny ViT. Needs root and Debian's slurmctld, slurmd, slurm-client and munge
 packages (.ci/run installs them); skipped otherwise. Also: the submitit launcher config composes.
 """
 
@@ -21,7 +22,7 @@ from typing import Callable, Iterator
 import pytest
 from omegaconf import OmegaConf
 
-from conftest import REPO, TINY, VENV_BIN
+from conftest import REPO, TINY, VENV_BIN, run_cli
 
 # this Python's torchrun first (the jobs' own environment, env.sh, may still put .venv first); daemons live in sbin
 SEARCH_PATH = os.pathsep.join([str(VENV_BIN), os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
@@ -37,6 +38,7 @@ SLURM_MARKS = [
 
 
 CLUSTER_SH = REPO / "tests" / "slurm" / "cluster.sh"
+NODES = 2
 SCRIPTS = REPO / "scripts" / "slurm"
 
 
@@ -105,7 +107,7 @@ def processes_below(root: Path) -> list[int]:
 def slurm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     root = tmp_path_factory.mktemp("slurm")
     env = {**os.environ, "PATH": SEARCH_PATH, "SLURM_CONF": str(root / "cluster" / "slurm.conf")}
-    started = subprocess.run(["bash", str(CLUSTER_SH), "start", str(root / "cluster")],
+    started = subprocess.run(["bash", str(CLUSTER_SH), "start", str(root / "cluster"), str(NODES)],
                              env=env, capture_output=True, text=True, timeout=120)
     cluster = Cluster(root, env)
     try:
@@ -173,6 +175,44 @@ def test_usr1_stops_requeues_and_resumes_without_a_duplicate_epoch(
     rows = read_rows(run_dir / "metrics.csv")
     assert [int(r["epoch"]) for r in rows] == list(range(1, epochs + 1)), "every epoch once, in order"
     assert text.count("best val acc") == 1, "only the resumed run finished"
+
+
+METRICS = ("train_loss", "train_acc", "val_loss", "val_acc", "val_acc_balanced", "n_train", "n_val")
+
+
+@needs_slurm
+def test_two_nodes_survive_usr1_and_match_one_node(slurm: Cluster, synthetic_root: Path, tmp_path: Path) -> None:
+    """train_multinode.sbatch on 2 nodes x 1 process: rendezvous on the first node, USR1 once two epochs
+    are done, requeue, exact resume; the same numbers as one node with 2 processes (same world size)."""
+    work = slurm.root / "two_nodes"
+    work.mkdir()
+    epochs = 12
+    overrides = [*TINY, f"data.root={synthetic_root}", f"trainer.epochs={epochs}"]
+    env = {"ARTGENRE_HOME": str(REPO), "ARTGENRE_OUTPUTS": str(work / "outputs"), "OMP_NUM_THREADS": "1",
+           "ARTGENRE_NPROC": "1"}
+    job = slurm.sbatch("train_multinode.sbatch", [f"--nodes={NODES}", "--cpus-per-task=2"], overrides, work, env)
+    run_dir, log = work / "outputs" / f"slurm-{job}", work / f"slurm-artgenre-mn-{job}.out"
+    slurm.wait("two finished epochs", lambda: len(read_rows(run_dir / "metrics.csv")) >= 2, timeout=180, log=log)
+    slurm.run("scancel", "--signal=USR1", "--batch", job)
+    slurm.wait("the job to end", lambda: slurm.job(job)["JobState"] in ("COMPLETED", "FAILED", "CANCELLED"),
+               timeout=300, log=log)
+
+    info, text = slurm.job(job), log.read_text()
+    assert info["JobState"] == "COMPLETED" and info["Restarts"] == "1", slurm.diagnostics(log)
+    assert info["NodeList"] == "artgenre-n[1-2]", info["NodeList"]
+    assert f"--nnodes={NODES} --nproc_per_node=1" in text and "device cpu x 2 process(es)" in text, text[-3000:]
+    resumed = [line for line in text.splitlines() if line.startswith("resumed from ")]
+    assert len(resumed) == 1 and 2 <= int(resumed[0].rsplit(" ", 1)[1]) < epochs, text[-3000:]
+    rows = read_rows(run_dir / "metrics.csv")
+    assert [int(r["epoch"]) for r in rows] == list(range(1, epochs + 1)), "every epoch once, in order"
+
+    one_node = run_cli([*overrides, "hydra.run.dir=run"], cwd=tmp_path, nproc=2)
+    assert one_node.returncode == 0, one_node.stderr[-3000:]
+    reference = read_rows(tmp_path / "run" / "metrics.csv")
+    for key in METRICS:
+        assert float(rows[0][key]) == pytest.approx(float(reference[0][key]), rel=1e-6, abs=1e-9), key
+    # the exact resume: the interrupted two-node run ends where the uninterrupted one-node run ends
+    assert [r["val_acc"] for r in rows] == [r["val_acc"] for r in reference]
 
 
 @needs_slurm

@@ -107,6 +107,7 @@ SECTION_SCHEMAS: dict[str, type] = {
 
 COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 SCHED_INTERVALS = ("step", "epoch")
+MAX_IMAGE_SIZE = 4096  # pixels per side; 384 is the study's (a 100000-pixel side would need 30 GB per image)
 
 
 def choices() -> dict[str, tuple[Any, ...]]:
@@ -205,7 +206,14 @@ def _check_ranges(cfg: DictConfig) -> None:
         ("trainer.log_every", cfg.trainer.log_every >= 1, "must be at least 1"),
         ("trainer.grad_clip", cfg.trainer.grad_clip is None or cfg.trainer.grad_clip > 0,
          "must be positive (or null: no clipping)"),
-        ("data.image_size", cfg.data.image_size >= 8, "must be at least 8"),
+        ("data.image_size", 8 <= cfg.data.image_size <= MAX_IMAGE_SIZE, f"must be between 8 and {MAX_IMAGE_SIZE}"),
+        ("trainer.label_smoothing", 0.0 <= cfg.trainer.label_smoothing < 1.0, "must be in [0, 1)"),
+        ("optim.betas", all(0.0 <= b < 1.0 for b in cfg.optim.betas), "must both be in [0, 1), e.g. [0.9,0.999]"),
+        ("optim.eps", cfg.optim.eps > 0, "must be positive"),
+        ("optim.weight_decay", cfg.optim.weight_decay >= 0, "must be 0 or more"),
+        ("optim.momentum", 0.0 <= cfg.optim.momentum < 1.0, "must be in [0, 1)"),
+        ("sched.min_lr", cfg.sched.min_lr >= 0, "must be 0 or more"),
+        ("data.synthetic_scale", cfg.data.synthetic_scale > 0, "must be positive"),
         ("data.val_fraction", 0.0 < cfg.data.val_fraction < 1.0, "must be between 0 and 1"),
         ("data.test_fraction", 0.0 <= cfg.data.test_fraction < 1.0 and cfg.data.val_fraction + cfg.data.test_fraction < 1.0,
          "needs 0 <= test_fraction and val_fraction + test_fraction < 1"),

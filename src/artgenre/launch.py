@@ -50,6 +50,25 @@ def user_message(e: BaseException) -> str:
     return text
 
 
+USER_ERROR = 2  # exit status of every failure the user can fix (artgenre's messages and Hydra's config errors)
+_task_started = False
+
+
+def hydra_exit_codes(hydra_app: Callable[[], object]) -> None:
+    """Run a ``@hydra.main`` app with one exit-status convention: 2 for an error the user can fix,
+    1 for a bug (a traceback), 75 for a stop on request. Hydra itself exits 1 on a config it cannot
+    compose (an unknown group option, an override it cannot parse) before the task runs: that is
+    the user's error, so it becomes 2."""
+    global _task_started
+    _task_started = False  # set by guarded() once Hydra has composed the config and runs the task
+    try:
+        hydra_app()
+    except SystemExit as e:
+        if e.code == 1 and not _task_started:
+            sys.exit(USER_ERROR)
+        raise
+
+
 def guarded(fn: Callable[[], object]) -> Callable[[], object]:
     """Run ``fn``; an ArtgenreError ends the process with its message alone (rank 0 prints).
 
@@ -58,6 +77,8 @@ def guarded(fn: Callable[[], object]) -> Callable[[], object]:
     """
 
     def wrapper() -> object:
+        global _task_started
+        _task_started = True
         try:
             return fn()
         except preemption.StopRequested as e:
@@ -70,8 +91,8 @@ def guarded(fn: Callable[[], object]) -> Callable[[], object]:
             # one rank only (its shard, its node's disk), and then only that rank can say it
             if info.is_main:
                 print(f"error: {user_message(e)}", file=sys.stderr, flush=True)
-            elif not isinstance(e, ConfigError):
+            elif not isinstance(e, ConfigError) and not getattr(e, "same_on_every_rank", False):
                 print(f"error (rank {info.rank}): {user_message(e)}", file=sys.stderr, flush=True)
-            sys.exit(2)
+            sys.exit(USER_ERROR)
 
     return wrapper

@@ -29,6 +29,7 @@ from artgenre.data import decode
 from artgenre.data.listing import ImageSet, Record
 from artgenre.data.loading.pipeline import build_datasets
 from artgenre.errors import ConfigError, DataError
+from artgenre.training.divergence import finite_json
 from artgenre.evaluation.restore import input_for, model_from_checkpoint, training_config
 from artgenre.runtime.device import DEVICE_CHOICES, resolve_device
 
@@ -150,7 +151,8 @@ def main(argv: Optional[list[str]] = None) -> None:
     args = parse_args(argv)
     results = launch.guarded(lambda: predict(args.checkpoint, args.inputs, args.k, args.device))()
     if args.json:
-        print(json.dumps({"checkpoint": args.checkpoint, "results": [r.as_dict() for r in results]}, indent=2))
+        print(json.dumps(finite_json({"checkpoint": args.checkpoint, "results": [r.as_dict() for r in results]}),
+                         indent=2, allow_nan=False))  # strict JSON: NaN would be written as a bare NaN
     else:
         print(format_table(results))
     failed = [r for r in results if r.error]

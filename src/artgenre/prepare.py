@@ -39,7 +39,7 @@ def hydra_app(raw: DictConfig) -> None:
 
 
 def main() -> None:
-    hydra_app()
+    launch.hydra_exit_codes(hydra_app)
 
 
 if __name__ == "__main__":

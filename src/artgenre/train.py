@@ -35,7 +35,7 @@ def hydra_app(raw: DictConfig) -> float:
 def main() -> None:
     launch.guarded(launch.prepare)()
     try:
-        hydra_app()
+        launch.hydra_exit_codes(hydra_app)
     finally:
         distributed.shutdown()
 

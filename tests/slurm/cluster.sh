@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# A throwaway one-node Slurm cluster on this machine, for the tests: munged, slurmctld and
-# slurmd with every file (key, socket, config, state, spool, logs, pid files) under DIR.
+# A throwaway Slurm cluster on this machine, for the tests: munged, slurmctld and one slurmd
+# per node with every file (key, socket, config, state, spool, logs, pid files) under DIR.
 #
-#   tests/slurm/cluster.sh start DIR   # prints SLURM_CONF=DIR/slurm.conf once the node is idle
-#   tests/slurm/cluster.sh stop DIR    # stops exactly the daemons `start` started (by pid)
+#   tests/slurm/cluster.sh start DIR [NODES]  # prints SLURM_CONF=DIR/slurm.conf once the nodes are idle
+#   tests/slurm/cluster.sh stop DIR           # stops exactly the daemons `start` started (by pid)
+#
+# NODES=1 (default): one node named after this host. NODES=2 or more: nodes artgenre-n1, ...,
+# each its own `slurmd -N NAME` with its own port, all at NodeAddr=127.0.0.1; their names are
+# added to /etc/hosts (127.0.0.1) when they do not resolve, since jobs reach the first node by name.
 #
 # Needs root and Debian's slurmctld, slurmd, slurm-client and munge packages; no systemd.
 # A private munge socket and free ports keep it apart from any other munge or Slurm on the host.
@@ -11,6 +15,7 @@ set -euo pipefail
 
 cmd=${1:?usage: cluster.sh start|stop DIR}
 dir=${2:?usage: cluster.sh start|stop DIR}
+nodes=${3:-1}
 
 free_port() {  # a port nobody listens on; the kernel could still hand it out meanwhile (rare)
   local port
@@ -40,10 +45,22 @@ start() {
   munged --force --socket="$dir/munge/munge.socket" --key-file="$dir/munge/munge.key" \
     --pid-file="$dir/munge/munged.pid" --log-file="$dir/munge/munged.log" --seed-file="$dir/munge/munged.seed"
 
-  local host node
+  local host node names node_lines="" i
   host=$(hostname -s)
   # slurmd -C describes this machine (CPUs, sockets, memory) in slurm.conf's own syntax
   node=$(slurmd -C | head -n1)
+  if [ "$nodes" -le 1 ]; then
+    names=$host
+    node_lines="$node State=UNKNOWN"
+  else
+    names=""
+    for i in $(seq "$nodes"); do
+      names="$names${names:+,}artgenre-n$i"
+      node_lines="$node_lines${node_lines:+$'\n'}NodeName=artgenre-n$i NodeAddr=127.0.0.1 Port=$(free_port) ${node#NodeName=* } State=UNKNOWN"
+      getent hosts "artgenre-n$i" >/dev/null || echo "127.0.0.1 artgenre-n$i" >> /etc/hosts
+    done
+    echo "$names" > "$dir/nodes"
+  fi
   cat > "$dir/slurm.conf" <<EOF
 ClusterName=artgenre-test
 SlurmctldHost=$host
@@ -58,9 +75,9 @@ SlurmdUser=root
 StateSaveLocation=$dir/state
 SlurmdSpoolDir=$dir/spool/slurmd-%n
 SlurmctldPidFile=$dir/run/slurmctld.pid
-SlurmdPidFile=$dir/run/slurmd.pid
+SlurmdPidFile=$dir/run/slurmd-%n.pid
 SlurmctldLogFile=$dir/log/slurmctld.log
-SlurmdLogFile=$dir/log/slurmd.log
+SlurmdLogFile=$dir/log/slurmd-%n.log
 SlurmctldDebug=info
 SlurmdDebug=info
 ProctrackType=proctrack/pgid
@@ -78,17 +95,21 @@ ReturnToService=2
 JobRequeue=1
 KillWait=10
 MinJobAge=600
-$node State=UNKNOWN
-PartitionName=debug Nodes=$host Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
+$node_lines
+PartitionName=debug Nodes=$names Default=YES MaxTime=INFINITE State=UP OverSubscribe=NO
 EOF
   export SLURM_CONF="$dir/slurm.conf"
   slurmctld -i -f "$SLURM_CONF"
-  slurmd -f "$SLURM_CONF"
+  if [ "$nodes" -le 1 ]; then
+    slurmd -f "$SLURM_CONF"
+  else
+    for i in $(seq "$nodes"); do slurmd -f "$SLURM_CONF" -N "artgenre-n$i"; done
+  fi
 
   local state=""
-  for _ in $(seq 100); do
-    state=$(sinfo -h -n "$host" -o %t 2>/dev/null || true)
-    if [ "$state" = idle ]; then echo "SLURM_CONF=$SLURM_CONF"; return 0; fi
+  for _ in $(seq 150); do
+    state=$(sinfo -h -n "$names" -o %t 2>/dev/null | sort -u | tr '\n' ' ' || true)
+    if [ "$state" = "idle " ]; then echo "SLURM_CONF=$SLURM_CONF"; return 0; fi
     sleep 0.2
   done
   echo "the test cluster did not come up (node state '${state}'); logs in $dir/log" >&2
@@ -98,7 +119,8 @@ EOF
 
 stop() {
   # slurmd first: it ends its job step daemons; then the controller; munge last
-  stop_pidfile "$dir/run/slurmd.pid"
+  local f
+  for f in "$dir"/run/slurmd-*.pid; do stop_pidfile "$f"; done
   stop_pidfile "$dir/run/slurmctld.pid"
   stop_pidfile "$dir/munge/munged.pid"
 }

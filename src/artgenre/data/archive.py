@@ -7,9 +7,11 @@ when its content may have: size and mtime for a folder, size and CRC for a zip m
 
 from __future__ import annotations
 
+import errno
 import io
 import os
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator, Protocol
@@ -18,6 +20,7 @@ from artgenre.errors import DataError
 
 # Created by macOS, Windows and this project; never data.
 SYSTEM_DIRS = {"__MACOSX", ".artgenre", ".git", "@eaDir"}
+MAX_MEMBER_BYTES = 2**30  # an image file larger than 1 GiB is not a painting (200 MP JPEGs are ~100 MB)
 SYSTEM_FILES = {".DS_Store", "Thumbs.db", "desktop.ini", "Icon\r", ".synthetic.json"}
 
 
@@ -56,8 +59,12 @@ class FolderArchive:
             dirnames[:] = [d for d in dirnames if d not in SYSTEM_DIRS]
             rel_dir = Path(dirpath).relative_to(self.root).as_posix()
             for name in filenames:
-                st = os.stat(os.path.join(dirpath, name))
                 rel = name if rel_dir == "." else f"{rel_dir}/{name}"
+                try:
+                    st = os.stat(os.path.join(dirpath, name))
+                except OSError as e:  # a dangling or self-looping symlink: listed, and excluded when read
+                    found.append(FileEntry(rel, 0, f"unreadable:{e.errno}"))
+                    continue
                 found.append(FileEntry(rel, st.st_size, f"{st.st_size}:{st.st_mtime_ns}"))
         return iter(sorted(found, key=lambda e: e.path))
 
@@ -104,8 +111,19 @@ class ZipArchive:
         return iter(sorted(found, key=lambda e: e.path))
 
     def open(self, path: str) -> BinaryIO:
-        # Pillow seeks; a zip member stream only partly does: read the member into memory.
-        return io.BytesIO(self.zip.read(path))
+        """The member in memory (Pillow seeks; a zip member stream only partly does).
+
+        OSError (the reason a file is excluded) for a member larger than MAX_MEMBER_BYTES, whose
+        stated size would be read whole (an 8 GiB member in a 37 MB zip), or a damaged one.
+        """
+        info = self.zip.getinfo(path)
+        if info.file_size > MAX_MEMBER_BYTES:
+            raise OSError(errno.EFBIG, f"zip member states {info.file_size / 2**30:.1f} GiB uncompressed, "
+                                       f"more than the {MAX_MEMBER_BYTES / 2**30:.0f} GiB an image file may have")
+        try:
+            return io.BytesIO(self.zip.read(path))
+        except (zipfile.BadZipFile, EOFError, zlib.error, NotImplementedError) as e:
+            raise OSError(errno.EIO, f"damaged zip member ({e})") from None
 
     def is_file(self, path: str) -> bool:
         try:
@@ -122,9 +140,20 @@ class ZipArchive:
 def open_archive(root: Path) -> Archive:
     if root.is_file():
         if not zipfile.is_zipfile(root):
+            if _starts_like_zip(root):
+                raise DataError(f"data.root {root} is a damaged or truncated .zip archive (its table of contents "
+                                "at the end is missing); download or copy it again")
             raise DataError(f"data.root {root} is a file but not a .zip archive; pass the folder or the .zip")
         return ZipArchive(root)
     return FolderArchive(root)
+
+
+def _starts_like_zip(path: Path) -> bool:
+    try:
+        with path.open("rb") as f:
+            return f.read(4) == b"PK\x03\x04"
+    except OSError:
+        return False
 
 
 def find_upwards(archive: Archive, name: str, max_depth: int = 2) -> list[str]:

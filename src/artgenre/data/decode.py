@@ -98,6 +98,16 @@ def _load(im: Image.Image) -> None:
         raise ImageProblem(f"cannot decode ({text})") from None
 
 
+def _check_scan_length(n_bytes: int, w: int, h: int) -> None:
+    """A baseline JPEG spends at least 2 bits (a DC code and an end-of-block code) on each 8x8 block
+    of luma; fewer bytes than that mean the scan ended early and libjpeg filled the rest with grey,
+    which Pillow does not report."""
+    blocks = -(-w // 8) * -(-h // 8)
+    if n_bytes * 4 < blocks:
+        raise ImageProblem(f"truncated scan: the header says {w}x{h} pixels ({blocks} blocks) but the file holds "
+                           f"{n_bytes} bytes, too few to encode them (the rest would decode as flat grey)")
+
+
 def check(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInfo:
     """Decode ``data`` to the end (JPEGs at 1/8 scale: every byte is still entropy-decoded)."""
     if not data:
@@ -105,9 +115,12 @@ def check(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInfo:
     with _own_pixel_limit():
         im = _open(io.BytesIO(data), max_pixels)
         fmt, (w, h), mode = im.format, im.size, im.mode
+        progressive = bool(im.info.get("progressive") or im.info.get("progression"))
         if fmt in ("JPEG", "MPO"):
             im.draft("RGB", (1, 1))
         _load(im)
+    if fmt in ("JPEG", "MPO") and not progressive:
+        _check_scan_length(len(data), w, h)
     return ImageInfo(fmt, w, h, mode, hashlib.sha1(data).hexdigest())
 
 

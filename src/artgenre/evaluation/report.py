@@ -11,10 +11,23 @@ from artgenre.errors import ArtgenreError
 from artgenre.evaluation.claims_report import claims_section
 from artgenre.evaluation.plots import plot_confusion, plot_curves, plot_epoch_times
 from artgenre.evaluation.study import figures_markdown, load_figures, side_by_side
-from artgenre.evaluation.tables import (STUDY_TABLES, SUMMARY_COLUMNS, assign_labels, count_parameters, markdown_table, report_epochs,
+from artgenre.evaluation.tables import (STUDY_TABLES, SUMMARY_COLUMNS, assign_labels, count_parameters, markdown_table,
+                                        md_text, report_epochs,
                                         slug, study_table, summarize_run, verdict, write_csv)
 from artgenre.rundir.confusion import read_confusion_csv
-from artgenre.rundir.runs import find_runs, read_run
+from artgenre.rundir.runs import Run, find_runs, read_run
+
+
+def rows_not_used(runs: Sequence[Run], examples: int = 5) -> list[str]:
+    """The report's account of metrics.csv rows and columns it left out: counted and named per run."""
+    noted = [r for r in runs if r.problems]
+    if not noted:
+        return []
+    md = ["", "## Rows not used", ""]
+    for run in noted:
+        md.append(f"- **{md_text(run.label)}**: {len(run.problems)} problem(s) in metrics.csv, e.g.:")
+        md += [f"  - {md_text(p)}" for p in run.problems[:examples]]
+    return md
 
 
 def write_report(run_dirs: Sequence[str | Path], out: Path, every: int = 10, study: bool = False) -> Path:
@@ -32,7 +45,8 @@ def write_report(run_dirs: Sequence[str | Path], out: Path, every: int = 10, stu
     labels = [r.label for r in runs]
     epochs = report_epochs(runs, every)
     md: list[str] = ["# Training report", "", f"{len(runs)} run(s):", ""]
-    md += [f"- **{r.label}**: `{r.path}` ({len(r.rows)} epoch(s))" for r in runs]
+    md += [f"- **{md_text(r.label)}**: {md_text(r.path)} ({len(r.rows)} epoch(s))" for r in runs]
+    md += rows_not_used(runs)
 
     summaries = [summarize_run(r) for r in runs]
     header = [h for _, h, _ in SUMMARY_COLUMNS]
@@ -76,7 +90,8 @@ def write_report(run_dirs: Sequence[str | Path], out: Path, every: int = 10, stu
         name = f"confusion_{slug(run.label)}.png"
         split = run.confusion.parent.name.removeprefix("eval_")
         plot_confusion(cm, classes, out / name, title=f"{run.label} ({split})")
-        md += [f"### {run.label} ({split})", "", f"![confusion matrix of {run.label}]({name})", ""]
+        label = md_text(run.label)
+        md += [f"### {label} ({md_text(split)})", "", f"![confusion matrix of {label}]({name})", ""]
 
     report = out / "report.md"
     report.write_text("\n".join(md).rstrip() + "\n")

@@ -12,14 +12,17 @@ from typing import Any, Optional, Sequence
 
 import torch
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 from torch import nn
 from torch.utils.data import Dataset
 
+from artgenre.config import validate
 from artgenre.data.listing import ImageSet
 from artgenre.data.loading.pipeline import DeviceInput
 from artgenre.errors import CheckpointError, ConfigError, DataError
 from artgenre.models import build_model, normalization
 from artgenre.rundir.split import read_split_csv
+from artgenre.training.divergence import describe_names, non_finite_weights
 from artgenre.training.data import index_data, open_datasets
 from artgenre.training.setup import model_options
 
@@ -32,18 +35,30 @@ def run_dir_of(checkpoint_path: Path) -> Path:
 
 def training_config(state: dict[str, Any], data_root: Optional[str] = None,
                     cache_dir: Optional[str] = None) -> DictConfig:
-    """The run's resolved config; only where the data (and its manifest) lie may differ."""
-    cfg = OmegaConf.create(state["config"])
+    """The run's resolved config, checked like a command line; only where the data lie may differ.
+
+    The data cache (manifest, pixel cache) is the one a command line naming the same data would
+    use: ``cache_dir`` if given, else the default for ``data.root``. A cache folder recorded in the
+    checkpoint is not trusted, since evaluation writes there (a crafted file could name any folder).
+    """
+    try:
+        cfg = validate(OmegaConf.create(state["config"]))
+    except (ConfigError, OmegaConfBaseException, TypeError, ValueError) as e:
+        raise CheckpointError(f"the config stored in the checkpoint is not valid: {e}; "
+                              "use a checkpoint written by artgenre-train") from None
     if data_root:
         cfg.data.root = str(Path(data_root).expanduser())
-    if cache_dir:
-        cfg.data.cache_dir = str(Path(cache_dir).expanduser())
+    cfg.data.cache_dir = str(Path(cache_dir).expanduser()) if cache_dir else None
     return cfg
 
 
 def model_from_checkpoint(state: dict[str, Any], cfg: DictConfig, device: torch.device) -> nn.Module:
     """The trained network, built exactly as the training built it, in eval mode on ``device``."""
     classes = state["classes"]
+    bad = non_finite_weights(state["model"])
+    if bad:
+        raise CheckpointError(f"the checkpoint's weights hold NaN or infinite values ({describe_names(bad)}): "
+                              "the training diverged; use an earlier checkpoint or retrain with a lower optim.lr")
     try:
         model = build_model(cfg.model.name, len(classes), cfg.data.image_size, **model_options(cfg))
         model.load_state_dict(state["model"])

@@ -4,6 +4,7 @@ as Markdown and CSV."""
 from __future__ import annotations
 
 import csv
+import html
 import math
 import os
 import re
@@ -57,11 +58,36 @@ def count_parameters(config: Optional[dict[str, Any]], num_classes: Optional[int
     return sum(p.numel() for p in model.parameters())
 
 
+def plain_text(text: str, limit: int = 120) -> str:
+    """One line of text: control characters (newlines) and '$' (matplotlib's math mode) removed, cut to ``limit``."""
+    text = re.sub(r"[\x00-\x1f\x7f$]+", " ", str(text)).strip()
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def md_text(text: Any) -> str:
+    """``text`` shown literally in Markdown: HTML escaped, Markdown's special characters backslashed."""
+    return re.sub(r"([\\`*_\[\]|!#~])", r"\\\1", html.escape(plain_text(str(text), 10_000), quote=False))
+
+
+def csv_text(text: str) -> str:
+    """A CSV cell a spreadsheet shows as text: one starting like a formula gets a leading apostrophe."""
+    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") and not _is_number(text) else text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 def assign_labels(runs: list[Run]) -> None:
     """Each run is labelled by its model; runs of the same model add their folder, then its path."""
     for run in runs:
-        run.label = run.model
-    for make in (lambda r: f"{r.model} ({r.path.name})", lambda r: f"{r.model} ({_relative(r.path, runs)})"):
+        run.label = plain_text(run.model)
+    for make in (lambda r: plain_text(f"{r.model} ({r.path.name})"),
+                 lambda r: plain_text(f"{r.model} ({_relative(r.path, runs)})", 400)):
         counts: dict[str, int] = {}
         for run in runs:
             counts[run.label] = counts.get(run.label, 0) + 1
@@ -118,13 +144,13 @@ def _md_cell(value: Any, decimals: Optional[int]) -> str:
         return f"{value:.{decimals}f}"
     if isinstance(value, int) and value >= 10_000:
         return f"{value:,}"
-    return str(value).replace("|", "\\|")
+    return md_text(value)
 
 
 def _csv_cell(value: Any) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
-    return repr(value) if isinstance(value, float) else str(value)
+    return repr(value) if isinstance(value, float) else csv_text(str(value))
 
 
 def markdown_table(header: list[str], rows: list[list[Any]], decimals: list[Optional[int]]) -> str:
@@ -132,7 +158,7 @@ def markdown_table(header: list[str], rows: list[list[Any]], decimals: list[Opti
         return all(isinstance(row[i], (int, float)) for row in rows if row[i] is not None)
 
     align = ["---:" if numeric(i) else "---" for i in range(len(header))]  # numbers right, names left
-    lines = ["| " + " | ".join(h.replace("|", "\\|") for h in header) + " |", "| " + " | ".join(align) + " |"]
+    lines = ["| " + " | ".join(md_text(h) for h in header) + " |", "| " + " | ".join(align) + " |"]
     lines += ["| " + " | ".join(_md_cell(v, d) for v, d in zip(row, decimals)) + " |" for row in rows]
     return "\n".join(lines)
 
@@ -140,7 +166,7 @@ def markdown_table(header: list[str], rows: list[list[Any]], decimals: list[Opti
 def write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
     with path.open("w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(header)
+        w.writerow([csv_text(h) for h in header])
         w.writerows([[_csv_cell(v) for v in row] for row in rows])
 
 
@@ -153,5 +179,5 @@ def verdict(summaries: list[dict[str, Any]]) -> list[str]:
     if not scored:
         return ["No run has finished an epoch yet."]
     best = max(scored, key=lambda s: s["best_val_acc"])
-    return [f"Highest validation accuracy: **{best['label']}**, {best['best_val_acc']:.2f}% "
+    return [f"Highest validation accuracy: **{md_text(best['label'])}**, {best['best_val_acc']:.2f}% "
             f"at epoch {best['best_epoch']}."]

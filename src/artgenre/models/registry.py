@@ -134,3 +134,11 @@ def check_drop_path(rate: Optional[float]) -> Optional[float]:
     if rate is not None and not 0.0 <= rate < 1.0:
         raise ValueError(f"drop_path must be in [0, 1) (the stochastic-depth rate of the last block), got {rate}")
     return rate
+
+
+def check_positive(options: Any, *names: str) -> None:
+    """ValueError (a ConfigError naming the model, via build_model) for options below 1."""
+    for name in names:
+        value = getattr(options, name)
+        if value is None or value < 1:
+            raise ValueError(f"model.{name} must be at least 1, got {value}")

@@ -28,7 +28,7 @@ from artgenre.errors import WeightsError
 from artgenre.models import pretrained as weights_io
 from artgenre.models.layers import IMAGENET_MEAN, IMAGENET_STD, DropPath, resize_pos_embed
 from artgenre.models.pretrained import WeightsFile, WeightsRecipe
-from artgenre.models.registry import check_drop_path, register
+from artgenre.models.registry import check_drop_path, check_positive, register
 
 
 class PatchEmbed(nn.Module):
@@ -215,6 +215,12 @@ class VitOptions:
 
 
 def _build_vit(o: VitOptions, num_classes: int, image_size: int) -> nn.Module:
+    check_positive(o, "embed_dim", "depth", "num_heads", "patch_size")
+    if o.embed_dim % o.num_heads:
+        raise ValueError(f"model.embed_dim ({o.embed_dim}) must be a multiple of model.num_heads ({o.num_heads})")
+    if o.mlp_ratio <= 0 or not 0.0 <= o.dropout < 1.0:
+        raise ValueError(f"model.mlp_ratio must be positive and model.dropout in [0, 1), "
+                         f"got {o.mlp_ratio}, {o.dropout}")
     return VisionTransformer(
         image_size=image_size, patch_size=o.patch_size, num_classes=num_classes, embed_dim=o.embed_dim,
         depth=o.depth, num_heads=o.num_heads, mlp_ratio=o.mlp_ratio, dropout=o.dropout,

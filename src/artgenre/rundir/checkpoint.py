@@ -22,8 +22,13 @@ import numpy as np
 import torch
 
 from artgenre.errors import CheckpointError
+from artgenre.runtime.disk import disk_full, is_disk_full
 
 FORMAT_VERSION = 1
+# what evaluation and prediction need; resuming needs RESUME_KEYS as well
+REQUIRED_KEYS = ("epoch", "model", "classes", "config")
+RESUME_KEYS = ("optimizer", "scheduler", "best_val_acc", "best_epoch", "history")
+CRASH_ENV = "ARTGENRE_TEST_CRASH_AT"  # tests only: die at this named point, as a kill would
 
 # options renamed since a checkpoint may have been written, per config section: old -> new name
 RENAMED_OPTIONS = {"model": {"drop_path_rate": "drop_path"}}
@@ -41,11 +46,41 @@ def atomic_save(obj: Any, path: Path) -> None:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
+        crash_point(f"before_replace_{path.stem}", obj.get("epoch", 0) if isinstance(obj, dict) else 0)
         _chmod_like_umask(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if is_disk_full(e):
+            raise disk_full(path.parent, _nbytes(obj), path.name) from None
         raise
+
+
+def _nbytes(obj: Any) -> int:
+    """About the size torch.save writes for ``obj``: its tensors' bytes."""
+    if isinstance(obj, torch.Tensor):
+        return obj.numel() * obj.element_size()
+    if isinstance(obj, dict):
+        return sum(_nbytes(v) for v in obj.values())
+    if isinstance(obj, (list, tuple)):
+        return sum(_nbytes(v) for v in obj)
+    return 64
+
+
+def crash_point(name: str, epoch: int) -> None:
+    """End the process at once (no clean-up, like SIGKILL) when $ARTGENRE_TEST_CRASH_AT names this
+    point (``name`` or ``name:epoch``): the tests' way to kill a run at a precise moment instead of
+    racing a timer."""
+    if os.environ.get(CRASH_ENV) in (name, f"{name}:{epoch}"):
+        os._exit(137)
+
+
+def clean_temporary_files(folder: Path) -> list[Path]:
+    """Remove the half-written ``.<name>.pt.*`` files a killed save left in ``folder``."""
+    removed = [p for p in folder.glob(".*.pt.*") if p.is_file()] if folder.is_dir() else []
+    for p in removed:
+        p.unlink(missing_ok=True)
+    return removed
 
 
 def _chmod_like_umask(path: str) -> None:
@@ -74,12 +109,31 @@ def load(path: str | Path) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # pickle errors come in many types; the file is unusable either way
-        raise CheckpointError(f"cannot read checkpoint {path}: {str(e).splitlines()[0]}") from None
+        raise CheckpointError(f"cannot read checkpoint {path}: {_why_unreadable(e)}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT_VERSION:
         raise CheckpointError(f"{path} is not an artgenre checkpoint (format {FORMAT_VERSION})")
+    require(state, REQUIRED_KEYS, path)
     if isinstance(state.get("config"), dict):
         upgrade_config(state["config"])
     return state
+
+
+def require(state: dict[str, Any], keys: tuple[str, ...], path: Path | str) -> None:
+    """CheckpointError naming the entries of ``keys`` that ``state`` lacks (a damaged or crafted file)."""
+    missing = [k for k in keys if k not in state]
+    if missing:
+        raise CheckpointError(f"{path} is not a complete artgenre checkpoint: it lacks {', '.join(missing)}; "
+                              "use a checkpoint written by artgenre-train (checkpoints/last.pt or best.pt)")
+
+
+def _why_unreadable(e: BaseException) -> str:
+    """torch's reason, without its advice to retry with weights_only=False (which could run code)."""
+    text = str(e)
+    if "Weights only load failed" in text or "weights_only" in text:
+        return ("it holds objects other than tensors and plain values, which are not loaded because "
+                "unpickling them could run code; use a checkpoint written by artgenre-train")
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[0] if lines else type(e).__name__
 
 
 def upgrade_config(config: dict[str, Any]) -> None:

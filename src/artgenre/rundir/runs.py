@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import csv
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
 from artgenre.errors import DataError
 from artgenre.rundir import checkpoint
+from artgenre.rundir.metrics import COLUMNS
 from artgenre.rundir.split import class_count
 
 
@@ -22,6 +23,7 @@ class Run:
     label: str = ""
     parameters: Optional[int] = None  # filled in by the report (evaluation.tables.count_parameters)
     confusion: Optional[Path] = None  # an artgenre-eval confusion.csv
+    problems: list[str] = field(default_factory=list)  # metrics.csv rows and columns left out, and why
 
     @property
     def model(self) -> str:
@@ -47,21 +49,64 @@ def find_runs(dirs: Sequence[str | Path]) -> list[Path]:
     return found
 
 
+MAX_EPOCH = 100_000  # larger epoch numbers are not a training's (a 1e7 would make a 50 MB report)
+MAX_MAGNITUDE = 1e15  # no metric comes near; 1e308 would overflow sums and plots
+
+
 def read_metrics(path: Path) -> list[dict[str, float]]:
-    """metrics.csv as numbers; a row a still-running training is writing (cut short) is skipped."""
+    """metrics.csv as numbers (rows it cannot use left out: see :func:`read_metrics_checked`)."""
+    return read_metrics_checked(path)[0]
+
+
+def read_metrics_checked(path: Path) -> tuple[list[dict[str, float]], list[str]]:
+    """metrics.csv as numbers, and why each row left out was left out (line numbers of the file).
+
+    A row a still-running training is writing (cut short), a value that is not a number or out of
+    range, an epoch that is not a whole number from 1 to MAX_EPOCH: left out and named, never silently.
+    """
     rows: list[dict[str, float]] = []
+    problems: list[str] = []
     with path.open(newline="") as f:
-        for raw in csv.DictReader(f):
-            if None in raw.values() or None in raw:  # fewer or more fields than the header: a torn row
+        reader = csv.DictReader(f)
+        header = reader.fieldnames or []
+        if "epoch" not in header:
+            return [], [f"{path}: no 'epoch' column in the header ({', '.join(header)[:200] or 'empty file'}); "
+                        f"every row left out"]
+        unknown = [h for h in header if h not in COLUMNS]
+        if unknown:
+            problems.append(f"{path}: column(s) not written by artgenre-train ignored: {', '.join(unknown)[:200]}")
+        for raw in reader:
+            line = reader.line_num
+            why = _row_problem(raw)
+            if why:
+                problems.append(f"{path}, line {line}: {why}")
                 continue
-            try:
-                row = {k: float(v) if v != "" else math.nan for k, v in raw.items()}
-                row["epoch"] = int(row["epoch"])
-            except (TypeError, ValueError, KeyError):
-                continue
+            row = {k: float(v) if v != "" else math.nan for k, v in raw.items() if k in COLUMNS}
+            row["epoch"] = int(row["epoch"])
             rows.append(row)
     by_epoch = {r["epoch"]: r for r in rows}  # a resumed run may repeat an epoch: the later row counts
-    return [by_epoch[e] for e in sorted(by_epoch)]
+    return [by_epoch[e] for e in sorted(by_epoch)], problems
+
+
+def _row_problem(raw: dict[Any, Any]) -> Optional[str]:
+    if None in raw.values() or None in raw:
+        return "fewer or more fields than the header (a row cut short, perhaps still being written)"
+    for key, text in raw.items():
+        if key not in COLUMNS or text == "":
+            continue
+        try:
+            value = float(text)
+        except ValueError:
+            return f"{key} = {text[:40]!r} is not a number"
+        if math.isinf(value) or abs(value) > MAX_MAGNITUDE:
+            return f"{key} = {text[:40]} is out of range"
+    try:
+        epoch = float(raw["epoch"])
+    except ValueError:
+        return f"epoch = {raw['epoch'][:40]!r} is not a number"
+    if not (1 <= epoch <= MAX_EPOCH and epoch == int(epoch)):
+        return f"epoch = {raw['epoch'][:40]} is not a whole number from 1 to {MAX_EPOCH}"
+    return None
 
 
 def _load_checkpoint(run_dir: Path) -> Optional[dict[str, Any]]:
@@ -80,7 +125,8 @@ def _load_checkpoint(run_dir: Path) -> Optional[dict[str, Any]]:
 def read_run(run_dir: Path) -> Run:
     from omegaconf import OmegaConf
 
-    run = Run(path=run_dir, rows=read_metrics(run_dir / "metrics.csv"))
+    rows, problems = read_metrics_checked(run_dir / "metrics.csv")
+    run = Run(path=run_dir, rows=rows, problems=problems)
     state = _load_checkpoint(run_dir)
     hydra_config = run_dir / ".hydra" / "config.yaml"
     if hydra_config.is_file():

@@ -18,6 +18,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from artgenre.models import model_summary
 from artgenre.rundir import checkpoint
+from artgenre.rundir.best import repair_best
+from artgenre.rundir.lock import run_folder_locked
 from artgenre.rundir.metrics import MetricsCSV, PerClassCSV, table_header, table_row
 from artgenre.rundir.split import write_split_csv
 from artgenre.rundir.tensorboard import TensorBoardLog, require_tensorboard
@@ -25,6 +27,7 @@ from artgenre.runtime import distributed, preemption
 from artgenre.runtime.cpu_memory import keep_freed_memory
 from artgenre.runtime.device import resolve_device, seed_everything
 from artgenre.training.best_predictions import save_best_predictions
+from artgenre.training.divergence import check_epoch
 from artgenre.training.engine import StepContext, evaluate, train_one_epoch
 from artgenre.training.resume import Progress, resume_path, restore
 from artgenre.training.setup import Training, class_weight, set_up, wrap_for_training
@@ -141,10 +144,13 @@ def save_epoch(cfg: DictConfig, t: Training, progress: Progress, row: dict[str, 
         "rng": rngs, "classes": t.data.classes, "config": OmegaConf.to_container(cfg, resolve=True),
         "split_digest": t.split_id,
     }
-    last = files.run_dir / "checkpoints" / "last.pt"
-    checkpoint.atomic_save(state, last)
+    # best.pt before last.pt: a kill between the two leaves last.pt at the previous epoch, whose
+    # resume repeats this epoch (exactly) and writes best.pt again; never a best.pt that lags last.pt
     if improved:
-        checkpoint.atomic_copy(last, files.run_dir / "checkpoints" / "best.pt")
+        checkpoint.atomic_save(state, files.run_dir / "checkpoints" / "best.pt")
+        checkpoint.crash_point("after_best_save", row["epoch"])
+    checkpoint.atomic_save(state, files.run_dir / "checkpoints" / "last.pt")
+    checkpoint.crash_point("after_last_save", row["epoch"])
     files.metrics.append(row)
     files.per_class.append(row["epoch"], per_class)
     log.info(table_row(row))
@@ -159,7 +165,9 @@ def run_epochs(cfg: DictConfig, t: Training, progress: Progress, files: RunFiles
         log.info(table_header())
     try:
         for epoch in range(progress.done_epochs, cfg.trainer.epochs):
-            save_epoch(cfg, t, progress, run_epoch(cfg, t, ctx, epoch, files), files)
+            row = run_epoch(cfg, t, ctx, epoch, files)
+            check_epoch(row, t.scaler, row["lr"], t.numerics.name)  # a diverged epoch is never saved
+            save_epoch(cfg, t, progress, row, files)
             if epoch + 1 < cfg.trainer.epochs and ctx.stop.now():
                 raise preemption.StopRequested()  # last.pt already holds this epoch
     finally:  # a stopped run keeps the steps it logged
@@ -170,9 +178,18 @@ def run_epochs(cfg: DictConfig, t: Training, progress: Progress, files: RunFiles
 def fit(cfg: DictConfig, run_dir: Path) -> float:
     """Train as configured; return the best validation accuracy (percent)."""
     info, device = start_process(cfg, run_dir)
+    with run_folder_locked(run_dir):  # a second run on the same folder is refused, naming this one
+        if info.is_main:
+            checkpoint.clean_temporary_files(run_dir / "checkpoints")  # left by a run killed mid-save
+        return fit_locked(cfg, run_dir, info, device)
+
+
+def fit_locked(cfg: DictConfig, run_dir: Path, info: distributed.DistInfo, device: torch.device) -> float:
     t = set_up(cfg, info, device)
     resume = resume_path(cfg, run_dir)
     progress = restore(t, cfg, resume) if resume is not None else Progress()
+    if info.is_main and resume is not None:
+        repair_best(run_dir / "checkpoints", progress.best_epoch)
     files = open_run_files(cfg, t, progress, run_dir)
     if info.is_main:
         log.info(describe(cfg, t, run_dir))

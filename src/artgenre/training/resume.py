@@ -87,6 +87,7 @@ def check_compatible(saved: DictConfig, cfg: DictConfig, path: Path) -> None:
 def restore(t: Training, cfg: DictConfig, path: Path) -> Progress:
     """Load ``path`` into the set-up run ``t`` (model, optimizer, schedule, scaler, RNGs)."""
     state = checkpoint.load(path)
+    checkpoint.require(state, checkpoint.RESUME_KEYS, path)
     saved = OmegaConf.create(state["config"])
     check_compatible(saved, cfg, path)
     if state.get("split_digest", t.split_id) != t.split_id:

@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Optional
 
+from artgenre.runtime.disk import disk_full, is_disk_full
 from artgenre.data import default_cache_dir
 from artgenre.errors import DataError
 
@@ -48,10 +49,16 @@ def resolve_cache_dir(setting: Optional[str], root: Path) -> Path:
 
 def atomic_write(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    with open(tmp, "w", **TEXT) as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
+    try:
+        with open(tmp, "w", **TEXT) as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        if is_disk_full(e):
+            raise disk_full(path.parent, len(text.encode()), path.name) from None
+        raise
     os.replace(tmp, path)
 
 

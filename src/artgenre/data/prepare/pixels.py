@@ -21,6 +21,7 @@ from artgenre.data.loading.packed import PackedCache
 from artgenre.data.prepare import packing
 from artgenre.data.parallel import parallel_map
 from artgenre.errors import DataError
+from artgenre.runtime.disk import disk_full, is_disk_full
 
 __all__ = ["CACHE_FORMATS", "build", "cache_folder", "location", "missing", "open_pixels"]
 
@@ -53,7 +54,13 @@ def _build_one(item: tuple[str, str, int, int, int]) -> int:
     target = cache_file(_folder, sha1)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp-{os.getpid()}.npy")
-    np.save(tmp, pixels)
+    try:
+        np.save(tmp, pixels)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        if is_disk_full(e):
+            raise disk_full(_folder, pixels.nbytes, "the pixel cache") from None
+        raise
     os.replace(tmp, target)  # readers never see half a file; two builders write the same bytes
     return pixels.nbytes
 
