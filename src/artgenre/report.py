@@ -9,7 +9,10 @@ into OUT:
   mean epoch time, training images per second, parameter count;
 - ``accuracy.png``, ``loss.png``, ``epoch_time.png`` and ``confusion_<run>.png`` for each run
   that ``artgenre-eval`` has evaluated;
-- ``report.md``, which embeds all of them (relative links, so it renders on GitHub).
+- ``report.md``, which embeds all of them (relative links, so it renders on GitHub);
+- ``report.html``: the same in one self-contained page (images inlined; opens offline, prints),
+  with significance tables where they exist and, per evaluated run, a gallery per class of the
+  most confident correct and mistaken paintings with their heatmaps (``--gallery N``; docs/report.md).
 
 Runs of different lengths, or still running, leave the epochs they lack blank.
 """
@@ -22,6 +25,7 @@ from typing import Optional
 
 from artgenre import launch
 from artgenre.evaluation.report import write_report
+from artgenre.runtime.device import DEVICE_CHOICES
 
 
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
@@ -34,6 +38,9 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p.add_argument("-o", "--out", type=Path, default=None,
                    help="output folder (default: DIR/report for one folder given, else ./report)")
     p.add_argument("--every", type=int, default=10, help="table rows at every N-th epoch (default: 10)")
+    p.add_argument("--gallery", type=int, default=4, metavar="N",
+                   help="report.html: N paintings per class and kind (correct, mistaken) with heatmaps; 0: none")
+    p.add_argument("--device", choices=DEVICE_CHOICES, default="cpu", help="computes the gallery's heatmaps")
     return p.parse_args(argv)
 
 
@@ -42,9 +49,9 @@ def main(argv: Optional[list[str]] = None) -> None:
     out = args.out or (Path(args.dirs[0]) / "report" if len(args.dirs) == 1 else Path("report"))
 
     def run() -> None:
-        report = write_report(args.dirs, out.expanduser(), args.every)
+        report = write_report(args.dirs, out.expanduser(), args.every, args.gallery, args.device)
         print((report.parent / "summary.md").read_text(), end="")
-        print(f"\nreport: {report}")
+        print(f"\nreport: {report}\npage:   {report.parent / 'report.html'}")
 
     launch.guarded(run)()
 
