@@ -48,7 +48,8 @@ def _command(browser: str, profile: Path) -> list[str]:
 
 
 def render(page: Path, workdir: Path, screenshot: Path, width: int = 1280, height: int = 2200) -> dict[str, Any]:
-    """Open ``page`` with the probe; return what the probe found. Saves a screenshot of the page as it is."""
+    """Open ``page`` with the probe; return what the probe found. Saves a screenshot of the page as it
+    is and, beside it, the page printed to PDF (``result["pdf"]``: its bytes)."""
     browser = chromium()
     assert browser, "no chromium"
     html = page.read_text(encoding="utf-8")
@@ -67,4 +68,8 @@ def render(page: Path, workdir: Path, screenshot: Path, width: int = 1280, heigh
                           f"--screenshot={screenshot}", page.as_uri()], capture_output=True, text=True, timeout=180)
     result["screenshot_ok"] = screenshot.is_file() and screenshot.stat().st_size > 0
     result["screenshot_log"] = shot.stderr[-1000:]
+    pdf = screenshot.with_suffix(".pdf")  # the print layout (A4, @media print)
+    subprocess.run(_command(browser, workdir / "profile") + ["--no-pdf-header-footer", f"--print-to-pdf={pdf}",
+                   page.as_uri()], capture_output=True, text=True, timeout=180)
+    result["pdf"] = pdf.read_bytes() if pdf.is_file() else b""
     return result

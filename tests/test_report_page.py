@@ -76,3 +76,5 @@ def test_report_page_renders_in_chromium(report_dir: Path, tmp_path: Path) -> No
     assert any(h.startswith("Gallery") for h in found["headings"])
     assert found["screenshot_ok"], found["screenshot_log"]
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    pages = len(re.findall(rb"/Type\s*/Page[^s]", found["pdf"]))
+    assert found["pdf"][:5] == b"%PDF-" and pages >= 2  # it prints: the tables, curves and gallery over A4 pages

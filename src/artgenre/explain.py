@@ -92,9 +92,9 @@ def run(args: ExplainConfig, images: list[str]) -> list[dict[str, Any]]:
             name += "_"
         used.add(name + ".png")
         explanation_figure(out / f"{name}.png", item.image, item.heatmaps, item.top, explainer.method,
-                           title=Path(item.path).name)
+                           title=Path(item.path).name, probabilities=item.probabilities)
         entries.append({"path": item.path, "figure": f"{name}.png", "method": explainer.method,
-                        "heatmaps": list(item.heatmaps),
+                        "heatmaps": [{"class": c, "probability": p} for c, p in item.probabilities.items()],
                         "top": [{"class": c, "probability": p} for c, p in item.top]})
         if extra == "true" and explainer.true_class(item.path) is None:
             print(f"note: {item.path}: its class is unknown (not in the run's split.csv, its folder named after "

@@ -69,6 +69,7 @@ class Explanation:
     image: Optional[np.ndarray] = None  # H x W x 3 uint8: the painting as the model saw it
     top: list[tuple[str, float]] = field(default_factory=list)  # (class, probability), best first
     heatmaps: dict[str, np.ndarray] = field(default_factory=dict)  # class -> H x W in [0, 1]; predicted first
+    probabilities: dict[str, float] = field(default_factory=dict)  # of the classes in heatmaps
     error: Optional[str] = None
 
     @property
@@ -154,9 +155,9 @@ class Explainer:
         yield from items
 
     def explain_images(self, images: torch.Tensor, extra: Sequence[Optional[str]], k: int = 3
-                       ) -> list[tuple[list[tuple[str, float]], dict[str, np.ndarray]]]:
-        """For uint8 (B, 3, H, W) images: the top-k (class, probability) and the heatmaps of the
-        predicted class and of ``extra[i]`` (a class name, or None) of each image."""
+                       ) -> list[tuple[list[tuple[str, float]], dict[str, np.ndarray], dict[str, float]]]:
+        """For uint8 (B, 3, H, W) images: the top-k (class, probability), the heatmaps of the
+        predicted class and of ``extra[i]`` (a class name, or None), and those classes' probabilities."""
         inputs = self.to_input(images)
         with torch.no_grad():
             probs = torch.softmax(self.model(inputs).float(), dim=1).cpu()
@@ -170,11 +171,12 @@ class Explainer:
                              self.method)
             for i, heat in zip(rows, drawn):
                 maps[i][wanted[i][rank]] = heat
-        return list(zip(tops, maps))
+        shown = [{name: float(probs[i, self.classes.index(name)]) for name in m} for i, m in enumerate(maps)]
+        return list(zip(tops, maps, shown))
 
     def _explain_batch(self, batch: list[tuple[Explanation, torch.Tensor]], extra: Optional[str], k: int) -> None:
         images = torch.stack([image for _, image in batch])
         asked = [self.true_class(item.path) if extra == "true" else extra for item, _ in batch]
-        for (item, image), (top, maps) in zip(batch, self.explain_images(images, asked, k)):
+        for (item, image), (top, maps, shown) in zip(batch, self.explain_images(images, asked, k)):
             item.image = image.permute(1, 2, 0).numpy()
-            item.top, item.heatmaps = top, maps
+            item.top, item.heatmaps, item.probabilities = top, maps, shown

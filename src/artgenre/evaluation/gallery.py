@@ -99,7 +99,7 @@ def _draw(shots: list[Shot], checkpoint: Path, data_root: Path, device: str, gal
             images.append(dataset[position[Path(path).name]][0])
         stacked = torch.stack(images)
         # the heatmap of the class the evaluation named (it is the model's own argmax)
-        for shot, image, (_, maps) in zip(batch, stacked, explainer.explain_images(stacked, [s.predicted for s in batch])):
+        for shot, image, (_, maps, _) in zip(batch, stacked, explainer.explain_images(stacked, [s.predicted for s in batch])):
             picture = image.permute(1, 2, 0).numpy()
             shot.image = png_bytes(picture, THUMBNAIL_MIN_SIDE)
             shot.heat = png_bytes(overlay(picture, maps[shot.predicted]), THUMBNAIL_MIN_SIDE)

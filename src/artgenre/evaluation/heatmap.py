@@ -37,7 +37,8 @@ def png_bytes(image: np.ndarray, min_side: int = 0) -> bytes:
 
 
 def explanation_figure(path: Path, image: np.ndarray, heatmaps: dict[str, np.ndarray],
-                       top: list[tuple[str, float]], method: str, title: Optional[str] = None) -> None:
+                       top: list[tuple[str, float]], method: str, title: Optional[str] = None,
+                       probabilities: Optional[dict[str, float]] = None) -> None:
     """The painting, then one overlay per heatmap (predicted class first), the top-k underneath."""
     from matplotlib.figure import Figure
 
@@ -46,7 +47,7 @@ def explanation_figure(path: Path, image: np.ndarray, heatmaps: dict[str, np.nda
     axes = fig.subplots(1, panels, squeeze=False)[0]
     axes[0].imshow(image, interpolation="nearest")
     axes[0].set_title(f"{title}\nas the model saw it" if title else "as the model saw it\n", fontsize="medium")
-    probability = dict(top)
+    probability = {**dict(top), **(probabilities or {})}
     for ax, (name, heat) in zip(axes[1:], heatmaps.items()):
         ax.imshow(overlay(image, heat), interpolation="nearest")
         shown = f" ({100 * probability[name]:.1f}%)" if name in probability else ""
