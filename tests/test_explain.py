@@ -226,3 +226,22 @@ def test_bad_arguments_are_one_clear_error(tmp_path: Path) -> None:
         ag_explain.parse_args(["checkpoint=x.pt", "a.jpg", "method=magic"])
     with pytest.raises(ConfigError, match="no checkpoint"):
         ag_explain.parse_args(["a.jpg"])
+
+
+def test_missing_grad_cam_is_one_message_naming_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pytorch_grad_cam", None)  # as if not installed
+    model = RegionCNN().eval()
+    with pytest.raises(ConfigError, match=r"pip install 'artgenre\[explain\]'"):
+        heatmaps(model, ExplainTarget([model.features]), torch.rand(1, 3, SIZE, SIZE), [0])
+
+
+def test_true_class_from_the_folder_name() -> None:
+    from artgenre.evaluation.explain import class_from_folder
+
+    classes = ["Cubism (Pablo Picasso)", "Baroque (Rembrandt)", "cats"]
+    assert class_from_folder("x/Pablo_Picasso/1.jpg", classes) == "Cubism (Pablo Picasso)"
+    assert class_from_folder("x/rembrandt/1.jpg", classes) == "Baroque (Rembrandt)"
+    assert class_from_folder("x/Cats/1.jpg", classes) == "cats"
+    assert class_from_folder("x/dogs/1.jpg", classes) is None
