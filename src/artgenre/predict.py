@@ -20,15 +20,12 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Sequence
 
 import torch
-from omegaconf import DictConfig, OmegaConf
-from torch.utils.data import Dataset, default_collate
+from torch.utils.data import default_collate
 
 from artgenre import launch
 from artgenre.rundir import checkpoint
-from artgenre.data import decode
-from artgenre.data.listing import ImageSet, Record
-from artgenre.data.loading.pipeline import build_datasets
 from artgenre.errors import ConfigError, DataError
+from artgenre.evaluation.images import expand_inputs, folder_datasets
 from artgenre.training.divergence import finite_json
 from artgenre.evaluation.restore import input_for, model_from_checkpoint, training_config
 from artgenre.runtime.device import DEVICE_CHOICES, resolve_device
@@ -45,38 +42,6 @@ class Result:
     def as_dict(self) -> dict[str, Any]:
         return {"path": self.path, "error": self.error} if self.error else \
             {"path": self.path, "predictions": self.predictions}
-
-
-def expand_inputs(inputs: Sequence[str]) -> list[tuple[str, Optional[str]]]:
-    """(path, error) per image: folders become their image files; a missing path is an error of its own."""
-    out: list[tuple[str, Optional[str]]] = []
-    for item in inputs:
-        path = Path(item).expanduser()
-        if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in decode.IMAGE_SUFFIXES)
-            out += [(str(p), None) for p in files]
-            if not files:
-                out.append((item, f"folder holds no image files ({', '.join(sorted(decode.IMAGE_SUFFIXES))})"))
-        elif path.is_file():
-            out.append((item, None))  # named explicitly: tried whatever its suffix
-        else:
-            out.append((item, "no such file or folder"))
-    return out
-
-
-def folder_datasets(cfg: DictConfig, paths: list[str]) -> dict[str, tuple[Dataset, dict[str, int]]]:
-    """Per parent folder, the training's validation pipeline over its files (decoding and geometry
-    exactly as the checkpoint's run read its validation images), and each file's position in it."""
-    data = OmegaConf.merge(cfg.data, {"cache": False})  # new files are not in any pixel cache
-    by_folder: dict[str, list[str]] = {}
-    for path in paths:
-        by_folder.setdefault(str(Path(path).parent), []).append(Path(path).name)
-    out = {}
-    for folder, names in by_folder.items():
-        image_set = ImageSet(root=Path(folder), records=[Record(n, "", 0, "") for n in names], classes=[])
-        _, dataset = build_datasets(data, image_set, ["val"] * len(names))
-        out[folder] = (dataset, {n: i for i, n in enumerate(names)})
-    return out
 
 
 @torch.no_grad()

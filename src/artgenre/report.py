@@ -15,7 +15,10 @@ into OUT:
 - ``claims.md``, ``groups.csv``, ``comparisons.csv``: runs grouped by setting (every key but
   data.fold and trainer.seed), pooled accuracy with a 95% interval, paired tests between
   settings with Holm's correction and verdicts in words (from each run's val_predictions.csv);
-- ``report.md``, which embeds all of them (relative links, so it renders on GitHub).
+- ``report.md``, which embeds all of them (relative links, so it renders on GitHub);
+- ``report.html``: the same in one self-contained page (images inlined; opens offline, prints),
+  with the claims' tables and, per evaluated run, a gallery per class of the most confident
+  correct and mistaken paintings with their heatmaps (``--gallery N``; docs/report.md).
 
 Runs of different lengths, or still running, leave the epochs they lack blank.
 """
@@ -28,6 +31,7 @@ from typing import Optional
 
 from artgenre import launch
 from artgenre.evaluation.report import write_report
+from artgenre.runtime.device import DEVICE_CHOICES
 
 
 def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
@@ -42,6 +46,9 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p.add_argument("--every", type=int, default=10, help="table rows at every N-th epoch (default: 10)")
     p.add_argument("--study", action="store_true",
                    help="set the study's published figures beside the runs (measured on half its sets)")
+    p.add_argument("--gallery", type=int, default=4, metavar="N",
+                   help="report.html: N paintings per class and kind (correct, mistaken) with heatmaps; 0: none")
+    p.add_argument("--device", choices=DEVICE_CHOICES, default="cpu", help="computes the gallery's heatmaps")
     return p.parse_args(argv)
 
 
@@ -50,11 +57,12 @@ def main(argv: Optional[list[str]] = None) -> None:
     out = args.out or (Path(args.dirs[0]) / "report" if len(args.dirs) == 1 else Path("report"))
 
     def run() -> None:
-        report = write_report(args.dirs, out.expanduser(), args.every, study=args.study)
+        report = write_report(args.dirs, out.expanduser(), args.every, study=args.study, gallery=args.gallery,
+                              device=args.device)
         print((report.parent / "summary.md").read_text(), end="")
         if (report.parent / "claims.md").is_file():
             print("\n" + (report.parent / "claims.md").read_text().split("### Methods")[0].rstrip())
-        print(f"\nreport: {report}")
+        print(f"\nreport: {report}\npage:   {report.parent / 'report.html'}")
 
     launch.guarded(run)()
 

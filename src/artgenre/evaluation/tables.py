@@ -65,8 +65,10 @@ def plain_text(text: str, limit: int = 120) -> str:
 
 
 def md_text(text: Any) -> str:
-    """``text`` shown literally in Markdown: HTML escaped, Markdown's special characters backslashed."""
-    return re.sub(r"([\\`*_\[\]|!#~])", r"\\\1", html.escape(plain_text(str(text), 10_000), quote=False))
+    """``text`` shown literally in Markdown: HTML escaped, Markdown's special characters backslashed
+    (an underscore only where it could open or close emphasis: inside a word, as in vit_scratch, it cannot)."""
+    escaped = re.sub(r"([\\`*\[\]|!#~])", r"\\\1", html.escape(plain_text(str(text), 10_000), quote=False))
+    return re.sub(r"(?<![0-9A-Za-z])_|_(?![0-9A-Za-z])", r"\\_", escaped)
 
 
 def csv_text(text: str) -> str:

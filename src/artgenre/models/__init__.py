@@ -28,9 +28,12 @@ from __future__ import annotations
 
 from artgenre.models import iformer, resnet, timm_models, vit  # noqa: F401  (each registers its models)
 from artgenre.models.registry import (
+    ExplainSpec,
+    ExplainTarget,
     ModelSpec,
     available_models,
     build_model,
+    explain_spec,
     model_config_class,
     model_schema,
     model_specs,
@@ -40,9 +43,12 @@ from artgenre.models.registry import (
 from artgenre.models.summary import model_summary
 
 __all__ = [
+    "ExplainSpec",
+    "ExplainTarget",
     "ModelSpec",
     "available_models",
     "build_model",
+    "explain_spec",
     "model_config_class",
     "model_schema",
     "model_specs",

@@ -35,7 +35,7 @@ from torch import Tensor, nn
 from artgenre.errors import WeightsError
 from artgenre.models.layers import IMAGENET_MEAN, IMAGENET_STD, DropPath
 from artgenre.models.pretrained import WeightsFile, WeightsRecipe
-from artgenre.models.registry import check_drop_path, register
+from artgenre.models.registry import ExplainSpec, ExplainTarget, check_drop_path, register
 
 __all__ = [
     "InceptionTransformer",
@@ -528,7 +528,22 @@ def _library_file(o: IFormerOptions, image_size: int) -> WeightsFile:
     )
 
 
+def _channels_first(x: Tensor) -> Tensor:
+    return x.permute(0, 3, 1, 2)
+
+
+def iformer_explain_target(model: nn.Module) -> ExplainTarget:
+    """The last stage's normalised token map (B, H/32, W/32, C), channels-last -> (B, C, H, W)."""
+    return ExplainTarget([model.norm], _channels_first)
+
+
+IFORMER_EXPLAIN = ExplainSpec(
+    "gradcam", iformer_explain_target,
+    why="Grad-CAM on the last stage's token map: it is averaged into a linear head (no class token), as in a CNN",
+)
+
 IFORMER_WEIGHTS = WeightsRecipe(library_file=_library_file, resize=resize_pos_embeds, classifier="head")
 for _size in ("small", "base", "large"):
     register(f"iformer_{_size}", _registry_builder(f"iformer_{_size}"), IFormerOptions(),
-             f"Inception Transformer {_size} (Si et al. 2022), written in this project", weights=IFORMER_WEIGHTS)
+             f"Inception Transformer {_size} (Si et al. 2022), written in this project", weights=IFORMER_WEIGHTS,
+             explain=IFORMER_EXPLAIN)

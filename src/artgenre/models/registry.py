@@ -38,23 +38,52 @@ Builder = Callable[[Any, int, int], nn.Module]
 
 
 @dataclass(frozen=True)
+class ExplainTarget:
+    """Where a heatmap method reads a built model: the layer(s) whose activations and gradients it
+    weighs, and how their output becomes a (B, C, H, W) map (ViT tokens -> the patch grid)."""
+
+    layers: list[nn.Module]
+    reshape: Optional[Callable[[Any], Any]] = None  # activations -> (B, C, H, W); None: already so
+
+
+@dataclass(frozen=True)
+class ExplainSpec:
+    """How ``artgenre-explain`` looks inside a family: its default heatmap method (a name in
+    artgenre.evaluation.explain.METHODS), the target of a built model, and why (docs/explain.md)."""
+
+    method: str
+    target: Callable[[nn.Module], ExplainTarget]
+    why: str = ""
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     name: str
     build: Builder
     defaults: Any  # a dataclass instance: the options and their default values
     summary: str
     weights: WeightsRecipe  # how model.pretrained finds and fits weights for this family
+    explain: Optional[ExplainSpec] = None  # how artgenre-explain draws this family's heatmaps
 
 
 _REGISTRY: dict[str, ModelSpec] = {}
 
 
 def register(
-    name: str, build: Builder, defaults: Any, summary: str = "", weights: WeightsRecipe = WeightsRecipe()
+    name: str, build: Builder, defaults: Any, summary: str = "", weights: WeightsRecipe = WeightsRecipe(),
+    explain: Optional[ExplainSpec] = None,
 ) -> None:
     if name in _REGISTRY:
         raise ValueError(f"model {name!r} is registered twice")
-    _REGISTRY[name] = ModelSpec(name, build, defaults, summary, weights)
+    _REGISTRY[name] = ModelSpec(name, build, defaults, summary, weights, explain)
+
+
+def explain_spec(name: str) -> ExplainSpec:
+    """How to draw heatmaps for model ``name`` (its family's entry); ConfigError if it has none."""
+    spec = _spec(name).explain
+    if spec is None:
+        raise ConfigError(f"model {name!r} has no heatmap method registered (models/registry.py: explain=)")
+    return spec
 
 
 def available_models() -> list[str]:

@@ -15,7 +15,7 @@ from torch import nn
 from artgenre.models import pretrained as weights_io
 from artgenre.models.layers import DropPath
 from artgenre.models.pretrained import WeightsRecipe
-from artgenre.models.registry import check_drop_path, register
+from artgenre.models.registry import ExplainSpec, ExplainTarget, check_drop_path, register
 
 
 @dataclass
@@ -65,9 +65,19 @@ def _build_resnet50(o: ResNetOptions, num_classes: int, image_size: int) -> nn.M
     return add_resnet_drop_path(model, o.drop_path)
 
 
+def _explain_target(model: nn.Module) -> ExplainTarget:
+    return ExplainTarget([model.layer4[-1]])  # the last feature map (12x12 at 384 px) before the average pool
+
+
+RESNET_EXPLAIN = ExplainSpec(
+    "gradcam", _explain_target,
+    why="Grad-CAM on the last Bottleneck: its map is average-pooled into a linear head, where Grad-CAM is exact CAM",
+)
+
 register(
     "resnet50", _build_resnet50, ResNetOptions(), "torchvision ResNet-50, final layer replaced",
     # a convnet has no position embeddings: any image size takes the weights as they are
     weights=WeightsRecipe(library_file=lambda o, image_size: weights_io.torchvision_cached_file("resnet50"),
                           classifier="fc"),
+    explain=RESNET_EXPLAIN,
 )

@@ -8,6 +8,7 @@ choice for training (its pretrained weights are resized for all four stages).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any, Optional
 
@@ -15,8 +16,9 @@ from torch import nn
 
 from artgenre.models import pretrained as weights_io
 from artgenre.models.pretrained import WeightsRecipe
-from artgenre.models.registry import check_drop_path, register
-from artgenre.models.vit import vit_b16_arch
+from artgenre.errors import ConfigError
+from artgenre.models.registry import ExplainSpec, ExplainTarget, check_drop_path, register
+from artgenre.models.vit import VIT_EXPLAIN, vit_b16_arch, vit_explain_target
 
 
 # ---------------------------------------------------------------- timm's ViT-B/16
@@ -41,6 +43,7 @@ register(
         library_file=lambda o, image_size: weights_io.timm_cached_file(vit_b16_arch(image_size)),
         resize=weights_io.resize_vit_pos_embed, classifier="head",
     ),
+    explain=VIT_EXPLAIN,
 )
 
 
@@ -68,9 +71,35 @@ def _build_timm(o: TimmOptions, num_classes: int, image_size: int) -> nn.Module:
         return timm.create_model(o.arch, pretrained=False, **kwargs)
 
 
+def _to_channels_first(x: Any, channels: int) -> Any:
+    """timm's channels-last stages (Swin, ...) give (B, H, W, C): Grad-CAM wants (B, C, H, W)."""
+    return x.permute(0, 3, 1, 2) if x.ndim == 4 and x.shape[1] != channels and x.shape[-1] == channels else x
+
+
+def _timm_explain_target(model: nn.Module) -> ExplainTarget:
+    """Our iFormer and timm's ViTs as their own families; any other timm network at the last
+    stage timm lists in its ``feature_info`` (layer4 of a ResNet, the last stage of a ConvNeXt)."""
+    from artgenre.models.iformer import InceptionTransformer, iformer_explain_target
+
+    if isinstance(model, InceptionTransformer):
+        return iformer_explain_target(model)
+    if hasattr(model, "blocks") and hasattr(getattr(model, "patch_embed", None), "grid_size") \
+            and hasattr(model, "num_prefix_tokens"):
+        return vit_explain_target(model)
+    info = getattr(model, "feature_info", None)
+    if not info or not isinstance(info, list) or "module" not in info[-1]:
+        raise ConfigError(f"artgenre-explain does not know where to look inside {type(model).__name__}: "
+                          "timm lists no feature stages for it")
+    last = info[-1]
+    return ExplainTarget([model.get_submodule(last["module"])],
+                         functools.partial(_to_channels_first, channels=int(last["num_chs"])))
+
+
 register(
     "timm", _build_timm, TimmOptions(), "any timm architecture, chosen with model.arch",
     # the classifier is whatever the model's get_classifier() returns
     weights=WeightsRecipe(library_file=lambda o, image_size: weights_io.timm_cached_file(o.arch),
                           resize=weights_io.resize_vit_pos_embed),
+    explain=ExplainSpec("gradcam", _timm_explain_target,
+                        why="the family of the architecture: ViTs on their tokens, convnets on their last stage"),
 )

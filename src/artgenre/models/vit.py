@@ -17,6 +17,7 @@ weights start (``INITS``): ``timm`` (truncated normal, std 0.02, as timm and Dei
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Optional
 
@@ -28,7 +29,7 @@ from artgenre.errors import WeightsError
 from artgenre.models import pretrained as weights_io
 from artgenre.models.layers import IMAGENET_MEAN, IMAGENET_STD, DropPath, resize_pos_embed
 from artgenre.models.pretrained import WeightsFile, WeightsRecipe
-from artgenre.models.registry import check_drop_path, check_positive, register
+from artgenre.models.registry import ExplainSpec, ExplainTarget, check_drop_path, check_positive, register
 
 
 class PatchEmbed(nn.Module):
@@ -248,14 +249,44 @@ def _vit_scratch_library_file(o: VitOptions, image_size: int) -> WeightsFile:
     return weights_io.timm_cached_file(vit_b16_arch(image_size))
 
 
+def tokens_to_grid(tokens: Tensor, prefix: int, grid: tuple[int, int]) -> Tensor:
+    """(B, prefix + gh*gw, C) tokens -> (B, C, gh, gw): the class (and register) tokens dropped,
+    the patch tokens laid back on the patch grid in the row-major order the patch embedding made them."""
+    patches = tokens[:, prefix:, :]
+    b, n, c = patches.shape
+    if n != grid[0] * grid[1]:
+        raise ValueError(f"{n} patch tokens do not fill a {grid[0]}x{grid[1]} grid")
+    return patches.reshape(b, grid[0], grid[1], c).permute(0, 3, 1, 2)
+
+
+def vit_explain_target(model: nn.Module) -> ExplainTarget:
+    """Grad-CAM's target in a ViT (ours or timm's): the input of the last block's attention.
+
+    Not the last block's output: the head reads the class token after it, so the patch tokens'
+    outputs there have no gradient. norm1 of the last block is where the patch tokens last feed
+    the class token (through attention); the reshape puts them on the patch grid.
+    """
+    grid = getattr(model, "grid_size", None) or model.patch_embed.grid_size
+    prefix = int(getattr(model, "num_prefix_tokens", 1))
+    return ExplainTarget([model.blocks[-1].norm1],
+                         functools.partial(tokens_to_grid, prefix=prefix, grid=(int(grid[0]), int(grid[1]))))
+
+
+VIT_EXPLAIN = ExplainSpec(
+    "gradcam", vit_explain_target,
+    why="Grad-CAM on the last block's patch tokens on the patch grid: needs no attention matrix, so it works "
+        "with fused attention (scaled_dot_product_attention)",
+)
+
 VIT_WEIGHTS = WeightsRecipe(
     library_file=_vit_scratch_library_file, resize=weights_io.resize_vit_pos_embed, classifier="head"
 )
 register(
     "vit_scratch", _build_vit, VitOptions(), "ViT-B/16 shape written in this project (768 wide, 12 blocks, 12 heads)",
-    weights=VIT_WEIGHTS,
+    weights=VIT_WEIGHTS, explain=VIT_EXPLAIN,
 )
 register(
     "vit_scratch_study", _build_vit, VitOptions(depth=6, num_heads=6, init="study"),
     "the ViT the study's code actually ran: 6 blocks, 6 heads, its initialisation", weights=VIT_WEIGHTS,
+    explain=VIT_EXPLAIN,
 )
