@@ -11,6 +11,9 @@ from typing import Any, Iterable
 COLUMNS = [
     "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_acc_balanced",
     "epoch_time_s", "train_time_s", "val_time_s", "train_data_wait_s", "lr", "train_images_per_s", "n_train", "n_val",
+    # train_acc_of: what train_acc counts against (label, or dominant_label under mixup/CutMix);
+    # the averaged weights' validation (trainer.ema; empty without it)
+    "train_acc_of", "val_loss_ema", "val_acc_ema", "val_acc_balanced_ema",
 ]
 
 # (column, header, width, format) of the console table

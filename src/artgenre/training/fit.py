@@ -25,6 +25,7 @@ from artgenre.runtime import distributed, preemption
 from artgenre.runtime.cpu_memory import keep_freed_memory
 from artgenre.runtime.device import resolve_device, seed_everything
 from artgenre.training.engine import StepContext, evaluate, train_one_epoch
+from artgenre.training.recipes import build_recipes
 from artgenre.training.resume import Progress, resume_path, restore
 from artgenre.training.setup import Training, class_weight, set_up, wrap_for_training
 
@@ -90,6 +91,8 @@ def step_context(cfg: DictConfig, t: Training, files: RunFiles) -> StepContext:
     )
     if files.tensorboard:
         ctx.on_step = files.tensorboard.log_step
+    ctx.recipe = t.recipes.batch
+    ctx.on_update = t.recipes.ema.update if t.recipes.ema is not None else None
     return ctx
 
 
@@ -107,6 +110,8 @@ def run_epoch(cfg: DictConfig, t: Training, ctx: StepContext, epoch: int, files:
                             progress, desc=f"epoch {epoch + 1}/{cfg.trainer.epochs}")
     distributed.broadcast_buffers(t.model)  # evaluate (and save) rank 0's model on every rank
     val = evaluate(t.model, t.data.val, t.device, len(t.data.classes), t.numerics.autocast_factory, progress)
+    val_ema = t.recipes.evaluate_ema(evaluate, t.data.val, t.device, len(t.data.classes),
+                                     t.numerics.autocast_factory, progress)
     if cfg.sched.interval == "epoch":
         t.scheduler.step()
     return {
@@ -116,6 +121,7 @@ def run_epoch(cfg: DictConfig, t: Training, ctx: StepContext, epoch: int, files:
         "val_time_s": val["seconds"], "train_data_wait_s": train["data_seconds"], "lr": lr,
         "train_images_per_s": train["n"] / max(train["seconds"], 1e-9),
         "n_train": train["n"], "n_val": val["n"], "_per_class": val["per_class_acc"],
+        "train_acc_of": t.recipes.train_acc_of, **val_ema,
     }
 
 
@@ -123,9 +129,9 @@ def save_epoch(cfg: DictConfig, t: Training, progress: Progress, row: dict[str, 
     """Record the epoch: every rank's RNG state gathered, rank 0 writes checkpoints and metrics."""
     per_class = row.pop("_per_class")
     progress.history.append(row)
-    improved = row["val_acc"] > progress.best_acc
+    improved = row[t.recipes.monitor] > progress.best_acc  # val_acc, or val_acc_ema (trainer.ema.select)
     if improved:
-        progress.best_acc, progress.best_epoch = row["val_acc"], row["epoch"]
+        progress.best_acc, progress.best_epoch = row[t.recipes.monitor], row["epoch"]
     progress.done_epochs = row["epoch"]
     rngs = distributed.all_gather_object(checkpoint.rng_state())
     if not t.info.is_main:
@@ -136,7 +142,7 @@ def save_epoch(cfg: DictConfig, t: Training, progress: Progress, row: dict[str, 
         "scaler": t.scaler.state_dict() if t.scaler is not None else None,
         "best_val_acc": progress.best_acc, "best_epoch": progress.best_epoch, "history": progress.history,
         "rng": rngs, "classes": t.data.classes, "config": OmegaConf.to_container(cfg, resolve=True),
-        "split_digest": t.split_id,
+        "split_digest": t.split_id, **t.recipes.state_dict(),
     }
     last = files.run_dir / "checkpoints" / "last.pt"
     checkpoint.atomic_save(state, last)
@@ -156,6 +162,8 @@ def run_epochs(cfg: DictConfig, t: Training, progress: Progress, files: RunFiles
         log.info(table_header())
     try:
         for epoch in range(progress.done_epochs, cfg.trainer.epochs):
+            if t.recipes.early_stop(progress.history, files.run_dir, t.info.is_main):
+                break
             save_epoch(cfg, t, progress, run_epoch(cfg, t, ctx, epoch, files), files)
             if epoch + 1 < cfg.trainer.epochs and ctx.stop.now():
                 raise preemption.StopRequested()  # last.pt already holds this epoch
@@ -168,6 +176,7 @@ def fit(cfg: DictConfig, run_dir: Path) -> float:
     """Train as configured; return the best validation accuracy (percent)."""
     info, device = start_process(cfg, run_dir)
     t = set_up(cfg, info, device)
+    t.recipes = build_recipes(cfg, t.model, t.data.classes, device)
     resume = resume_path(cfg, run_dir)
     progress = restore(t, cfg, resume) if resume is not None else Progress()
     files = open_run_files(cfg, t, progress, run_dir)
@@ -181,6 +190,6 @@ def fit(cfg: DictConfig, run_dir: Path) -> float:
         return progress.best_acc
     run_epochs(cfg, t, progress, files)
     if info.is_main:
-        log.info(f"best val acc {progress.best_acc:.2f}% at epoch {progress.best_epoch}; "
+        log.info(f"best {t.recipes.monitor.replace('_', ' ')} {progress.best_acc:.2f}% at epoch {progress.best_epoch}; "
                  f"metrics in {run_dir / 'metrics.csv'}")
     return progress.best_acc
