@@ -54,7 +54,6 @@ def _betas(o: DictConfig) -> tuple[float, float]:
 OPTIMIZERS: dict[str, Callable[[list[dict], DictConfig], torch.optim.Optimizer]] = {
     "adamw": lambda groups, o: torch.optim.AdamW(groups, lr=o.lr, betas=tuple(o.betas), eps=o.eps),
     "sgd": lambda groups, o: torch.optim.SGD(groups, lr=o.lr, momentum=o.momentum, nesterov=o.nesterov),
-    "adam": _timm("adam", betas=_betas, eps=lambda o: o.eps),
     "nadamw": _timm("nadamw", betas=_betas, eps=lambda o: o.eps),
     "radam": _timm("radam", betas=_betas, eps=lambda o: o.eps),
     "lamb": _timm("lamb", betas=_betas, eps=lambda o: o.eps),
