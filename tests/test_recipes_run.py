@@ -14,6 +14,7 @@ import torch
 from artgenre import eval as ag_eval
 from artgenre import predict as ag_predict
 from artgenre.rundir import checkpoint
+from artgenre.rundir.runs import read_metrics
 from artgenre.runtime import preemption
 
 from conftest import TINY, run_cli
@@ -91,6 +92,7 @@ def test_early_stopping_is_recorded_holds_on_restart_and_best_pt_uses_the_averag
     run_dir = tmp_path / "run"
     rows = read_rows(run_dir / "metrics.csv")
     assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert [r["val_acc_ema"] for r in read_metrics(run_dir / "metrics.csv")] == [float(r["val_acc_ema"]) for r in rows]
     record = json.loads((run_dir / "early_stopping.json").read_text())
     assert (record["stopped_after_epoch"], record["best_epoch"], record["monitor"]) == (2, 1, "val_acc_ema")
 

@@ -15,6 +15,7 @@ COLUMNS = [
     # the averaged weights' validation (trainer.ema; empty without it)
     "train_acc_of", "val_loss_ema", "val_acc_ema", "val_acc_balanced_ema",
 ]
+TEXT_COLUMNS = {"train_acc_of"}  # the columns that hold words, not numbers
 
 # (column, header, width, format) of the console table
 TABLE = [

@@ -10,6 +10,7 @@ from typing import Any, Optional, Sequence
 
 from artgenre.errors import DataError
 from artgenre.rundir import checkpoint
+from artgenre.rundir.metrics import TEXT_COLUMNS
 from artgenre.rundir.split import class_count
 
 
@@ -55,7 +56,7 @@ def read_metrics(path: Path) -> list[dict[str, float]]:
             if None in raw.values() or None in raw:  # fewer or more fields than the header: a torn row
                 continue
             try:
-                row = {k: float(v) if v != "" else math.nan for k, v in raw.items()}
+                row = {k: float(v) if v != "" else math.nan for k, v in raw.items() if k not in TEXT_COLUMNS}
                 row["epoch"] = int(row["epoch"])
             except (TypeError, ValueError, KeyError):
                 continue
