@@ -92,6 +92,7 @@ def test_early_stopping_is_recorded_holds_on_restart_and_best_pt_uses_the_averag
     run_dir = tmp_path / "run"
     rows = read_rows(run_dir / "metrics.csv")
     assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert "train_acc_of" not in rows[0], "no mixing: train_acc counts the label, no column needed"
     assert [r["val_acc_ema"] for r in read_metrics(run_dir / "metrics.csv")] == [float(r["val_acc_ema"]) for r in rows]
     record = json.loads((run_dir / "early_stopping.json").read_text())
     assert (record["stopped_after_epoch"], record["best_epoch"], record["monitor"]) == (2, 1, "val_acc_ema")

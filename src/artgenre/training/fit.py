@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from artgenre.models import model_summary
 from artgenre.rundir import checkpoint
-from artgenre.rundir.metrics import MetricsCSV, PerClassCSV, table_header, table_row
+from artgenre.rundir.metrics import COLUMNS, MetricsCSV, PerClassCSV, table_header, table_row
 from artgenre.rundir.split import write_split_csv
 from artgenre.rundir.tensorboard import TensorBoardLog, require_tensorboard
 from artgenre.runtime import distributed, preemption
@@ -59,7 +59,7 @@ def start_process(cfg: DictConfig, run_dir: Path) -> tuple[distributed.DistInfo,
 
 def open_run_files(cfg: DictConfig, t: Training, progress: Progress, run_dir: Path) -> RunFiles:
     """split.csv, and metrics files that continue a resumed run's rows (nothing repeated)."""
-    files = RunFiles(run_dir, MetricsCSV(run_dir / "metrics.csv"),
+    files = RunFiles(run_dir, MetricsCSV(run_dir / "metrics.csv", COLUMNS + t.recipes.columns),
                      PerClassCSV(run_dir / "val_acc_per_class.csv", t.data.classes))
     if t.info.is_main:
         write_split_csv(run_dir / "split.csv", t.image_set.records, t.split)
@@ -121,7 +121,7 @@ def run_epoch(cfg: DictConfig, t: Training, ctx: StepContext, epoch: int, files:
         "val_time_s": val["seconds"], "train_data_wait_s": train["data_seconds"], "lr": lr,
         "train_images_per_s": train["n"] / max(train["seconds"], 1e-9),
         "n_train": train["n"], "n_val": val["n"], "_per_class": val["per_class_acc"],
-        "train_acc_of": t.recipes.train_acc_of, **val_ema,
+        **t.recipes.train_columns(), **val_ema,
     }
 
 

@@ -20,6 +20,7 @@ from omegaconf import DictConfig
 from torch import Tensor
 
 from artgenre.models import normalization
+from artgenre.rundir.metrics import EMA_COLUMNS, MIX_COLUMNS
 from artgenre.runtime import distributed
 from artgenre.training import early_stopping
 from artgenre.training.distill import Teacher, distillation_loss, load_teacher
@@ -71,9 +72,17 @@ class Recipes:
     min_delta: float = 0.0
 
     @property
-    def train_acc_of(self) -> str:
-        """metrics.csv's train_acc_of: label, or dominant_label (the larger share of a mixed image)."""
-        return "dominant_label" if self.batch is not None and self.batch.mixer is not None else "label"
+    def mixes(self) -> bool:
+        return self.batch is not None and self.batch.mixer is not None
+
+    @property
+    def columns(self) -> list[str]:
+        """The metrics.csv columns these recipes add."""
+        return (MIX_COLUMNS if self.mixes else []) + (EMA_COLUMNS if self.ema is not None else [])
+
+    def train_columns(self) -> dict[str, str]:
+        """Under mixing, train_acc counts a prediction against the mixed image's dominant label."""
+        return {"train_acc_of": "dominant_label"} if self.mixes else {}
 
     def evaluate_ema(self, evaluate, loader, device: torch.device, num_classes: int, autocast, progress: bool
                      ) -> dict[str, float]:
