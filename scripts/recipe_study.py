@@ -11,8 +11,8 @@ mean ± standard deviation over the seeds. Everything else is equal across varia
 optimizer, schedule, epochs, batch). The synthetic images themselves are the same for all
 (data.synthetic_seed).
 
-    python scripts/recipe_study.py                         # the full study: ~30 min on 16 cores
-    python scripts/recipe_study.py --epochs 8 --seeds 0 1  # a reduced one
+    python scripts/recipe_study.py                         # the full study (see docs/recipes.md)
+    python scripts/recipe_study.py --epochs 6 --seeds 0 1 --scale 0.1  # the reduced one
 Runs already finished are reused (the study can be stopped and restarted); the results
 are written to OUT/results.csv and OUT/table.md.
 """
@@ -85,8 +85,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", type=Path, default=Path("recipe_study"))
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    p.add_argument("--epochs", type=int, default=30)
-    p.add_argument("--scale", type=float, default=0.25, help="synthetic set size: 0.25 ~ 480 images")
+    p.add_argument("--epochs", type=int, default=15)
+    p.add_argument("--scale", type=float, default=0.15, help="synthetic set size: 0.15 ~ 290 images")
     p.add_argument("--image-size", type=int, default=32)
     p.add_argument("--patch-size", type=int, default=4)
     p.add_argument("--width", type=int, default=64)
