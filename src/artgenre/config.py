@@ -35,11 +35,12 @@ class DataConfig:
     # None: the data set's default (the study's ten; every class for `folder`); "all"; or a list of names
     artists: Any = None
     normalize: bool = True  # False reproduces the study (no normalisation)
-    augment: str = "none"  # none (squash, the study) | basic (random resized crop + flip) | strong (+ RandAugment)
+    augment: str = "none"  # none (squash, the study) | basic (random resized crop + flip) | strong (+ RandAugment) | deit
     source: str = "images"  # images: images/images/<Artist>/ | resized: the archive's flat resized/resized/ copy
     label: str = "artist"  # artist | genre (artists sharing their first-listed genre share a class) | style (wikiart, parquet)
     min_images: int = 2  # classes with fewer usable images: left out (artists=all) or refused (a chosen artist)
     test_fraction: float = 0.0  # per class, held out of training and validation
+    random_erasing: float = 0.0  # per training image, the chance of a random rectangle of noise (DeiT: 0.25)
     max_pixels: int = 200_000_000  # larger images are excluded; Pillow's own limit (89.5 MP) is not used
     cache_dir: Optional[str] = None  # manifest + pixel cache; None: <root>/.artgenre, or per-user if read-only
     cache: bool = False  # pre-resized pixel cache: every image decoded once, not once per epoch
@@ -63,6 +64,7 @@ class OptimConfig:
     # False: biases, norm scales, class tokens and position embeddings are not decayed (the usual practice);
     # True: weight decay on every parameter, as the study's code did (AdamW(model.parameters()))
     decay_all: bool = False
+    layer_decay: Optional[float] = None  # layer-wise lr decay: block i of n trains at lr * layer_decay**(n - i)
 
 
 @dataclass
@@ -71,6 +73,38 @@ class SchedConfig:
     warmup_epochs: float = 0.0
     min_lr: float = 0.0
     interval: str = "step"  # step | epoch: when the learning rate changes
+
+
+@dataclass
+class MixConfig:  # batch-level mixing (training/mixing.py); off while both alphas are 0
+    mixup_alpha: float = 0.0  # lambda ~ Beta(alpha, alpha) for mixup (DeiT: 0.8)
+    cutmix_alpha: float = 0.0  # the same for CutMix (DeiT: 1.0)
+    prob: float = 1.0  # the chance that a batch is mixed at all
+    switch_prob: float = 0.5  # with both on, the chance of CutMix rather than mixup
+
+
+@dataclass
+class EmaConfig:  # exponential moving average of the weights (training/ema.py)
+    enabled: bool = False
+    decay: float = 0.9998
+    warmup: bool = True  # decay = min(decay, 1 - (1 + step / warmup_gamma) ** -warmup_power)
+    warmup_gamma: float = 1.0
+    warmup_power: float = 0.75
+    select: str = "ema"  # ema | raw: the weights best.pt is chosen by and eval/predict use by default
+
+
+@dataclass
+class DistillConfig:  # knowledge distillation from a trained artgenre checkpoint (training/distill.py)
+    teacher: Optional[str] = None  # PATH to the teacher's checkpoint; null: no distillation
+    kind: str = "soft"  # soft (KL at a temperature) | hard (the teacher's top class as label)
+    alpha: float = 0.5  # loss = (1 - alpha) * label loss + alpha * distillation loss
+    temperature: float = 3.0
+
+
+@dataclass
+class EarlyStoppingConfig:  # training/early_stopping.py
+    patience: int = 0  # stop after this many epochs without a better validation accuracy; 0: never
+    min_delta: float = 0.0  # percentage points an epoch must gain to count as better
 
 
 @dataclass
@@ -96,6 +130,10 @@ class TrainerConfig:
     deterministic: bool = False
     stop_check_every: int = 10  # steps between the ranks' agreement to stop on SIGUSR1/SIGTERM
     tensorboard: bool = False  # scalars per epoch and per step under <run dir>/tensorboard (needs artgenre[tb])
+    mix: MixConfig = field(default_factory=MixConfig)
+    ema: EmaConfig = field(default_factory=EmaConfig)
+    distill: DistillConfig = field(default_factory=DistillConfig)
+    early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
 
 
 SECTION_SCHEMAS: dict[str, type] = {
@@ -108,6 +146,7 @@ SECTION_SCHEMAS: dict[str, type] = {
 COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
 SCHED_INTERVALS = ("step", "epoch")
 MAX_IMAGE_SIZE = 4096  # pixels per side; 384 is the study's (a 100000-pixel side would need 30 GB per image)
+EMA_SELECT = ("ema", "raw")
 
 
 def choices() -> dict[str, tuple[Any, ...]]:
@@ -121,6 +160,7 @@ def choices() -> dict[str, tuple[Any, ...]]:
     from artgenre.data.prepare.pixels import CACHE_FORMATS
     from artgenre.runtime.device import DEVICE_CHOICES
     from artgenre.runtime.precision import CHOICES as PRECISION_CHOICES
+    from artgenre.training.distill import DISTILL_KINDS
     from artgenre.training.optim import OPTIMIZERS, SHAPES
 
     return {
@@ -137,6 +177,8 @@ def choices() -> dict[str, tuple[Any, ...]]:
         "trainer.precision": PRECISION_CHOICES,
         "trainer.compile_mode": COMPILE_MODES,
         "trainer.class_balance": tuple(CLASS_BALANCE),
+        "trainer.ema.select": EMA_SELECT,
+        "trainer.distill.kind": tuple(DISTILL_KINDS),
     }
 
 
@@ -196,6 +238,29 @@ def validate(cfg: DictConfig) -> DictConfig:
     return out
 
 
+def recipe_rules(cfg: DictConfig) -> list[tuple[str, bool, str]]:
+    """Ranges of the small-data recipes' keys (mixing, erasing, EMA, distillation, layer decay, early stopping)."""
+    t = cfg.trainer
+    return [
+        ("data.random_erasing", 0.0 <= cfg.data.random_erasing <= 1.0, "must be between 0 and 1"),
+        ("optim.layer_decay", cfg.optim.layer_decay is None or 0.0 < cfg.optim.layer_decay <= 1.0,
+         "must be in (0, 1] (or null: no layer-wise decay)"),
+        ("trainer.mix.mixup_alpha", t.mix.mixup_alpha >= 0, "must be 0 (off) or more"),
+        ("trainer.mix.cutmix_alpha", t.mix.cutmix_alpha >= 0, "must be 0 (off) or more"),
+        ("trainer.mix.prob", 0.0 <= t.mix.prob <= 1.0, "must be between 0 and 1"),
+        ("trainer.mix.switch_prob", 0.0 <= t.mix.switch_prob <= 1.0, "must be between 0 and 1"),
+        ("trainer.ema.decay", 0.0 <= t.ema.decay < 1.0, "must be in [0, 1)"),
+        ("trainer.ema.warmup_gamma", t.ema.warmup_gamma > 0, "must be positive"),
+        ("trainer.ema.warmup_power", t.ema.warmup_power > 0, "must be positive"),
+        ("trainer.distill.teacher", t.distill.teacher != "REQUIRED",
+         "is required (experiment=distill): pass trainer.distill.teacher=PATH to a trained artgenre checkpoint"),
+        ("trainer.distill.alpha", 0.0 <= t.distill.alpha <= 1.0, "must be between 0 and 1"),
+        ("trainer.distill.temperature", t.distill.temperature > 0, "must be positive"),
+        ("trainer.early_stopping.patience", t.early_stopping.patience >= 0, "must be 0 (off) or more"),
+        ("trainer.early_stopping.min_delta", t.early_stopping.min_delta >= 0, "must be 0 or more"),
+    ]
+
+
 def _check_ranges(cfg: DictConfig) -> None:
     rules = [
         ("trainer.epochs", cfg.trainer.epochs >= 1, "must be at least 1"),
@@ -230,6 +295,7 @@ def _check_ranges(cfg: DictConfig) -> None:
         ("optim.lr", cfg.optim.lr > 0, "must be positive"),
         ("optim.betas", len(cfg.optim.betas) == 2, "needs two values, e.g. [0.9,0.999]"),
         ("sched.warmup_epochs", cfg.sched.warmup_epochs >= 0, "must be 0 or more"),
+        *recipe_rules(cfg),
     ]
     for key, ok, why in rules:
         if not ok:

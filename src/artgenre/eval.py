@@ -28,8 +28,8 @@ from artgenre import launch
 from artgenre.errors import CheckpointError, ConfigError
 from artgenre.evaluation.outputs import write_outputs
 from artgenre.evaluation.predictions import evaluate_images
-from artgenre.evaluation.restore import (eval_dataset, input_for, model_from_checkpoint, recorded_val_acc,
-                                         run_dir_of, select_images, training_config)
+from artgenre.evaluation.restore import (chosen_weights, eval_dataset, input_for, model_from_checkpoint,
+                                         recorded_val_acc, run_dir_of, select_images, training_config)
 from artgenre.evaluation.scores import format_result, summarize
 from artgenre.rundir import checkpoint
 from artgenre.runtime import distributed, precision
@@ -42,12 +42,14 @@ SPLITS = ("val", "test", "all")
 USAGE = """\
 usage: artgenre-eval checkpoint=PATH [split=val|test|all] [out=DIR] [data.root=DIR]
                      [data.cache_dir=DIR] [device=auto|cpu|cuda] [batch_size=N] [num_workers=N]
+                     [weights=auto|raw|ema]
 
 Evaluate a training checkpoint on its run's validation images (split=val), its test images
 (split=test) or every image of its data set (split=all). The data set, split, image size
 and model come from the checkpoint; data.root points to the data if it has moved.
 Runs under torchrun too: each process evaluates a share, each image exactly once.
-Results go to OUT (default: <run dir>/eval_<split>/)."""
+Results go to OUT (default: <run dir>/eval_<split>/). weights=ema evaluates the averaged
+weights of a run with trainer.ema.enabled=true (auto: the ones its trainer.ema.select chose)."""
 
 
 @dataclass
@@ -64,6 +66,7 @@ class EvalConfig:
     device: str = "auto"
     batch_size: Optional[int] = None  # None: the training's per-process batch (same batches, same numbers)
     num_workers: Optional[int] = None  # None: the training's
+    weights: str = "auto"  # auto | raw | ema (evaluation.restore.chosen_weights)
     data: EvalDataConfig = field(default_factory=EvalDataConfig)
 
 
@@ -78,7 +81,7 @@ def parse_args(argv: list[str]) -> EvalConfig:
     except OmegaConfBaseException as e:
         key, reason = getattr(e, "full_key", None) or "?", str(e).splitlines()[0]
         if "not in" in reason:
-            reason += "; the keys: checkpoint, split, out, data.root, data.cache_dir, device, batch_size, num_workers"
+            reason += "; the keys: checkpoint, split, out, data.root, data.cache_dir, device, batch_size, num_workers, weights"
         raise ConfigError(f"bad argument {key}: {reason}") from None
     if not cfg.checkpoint:
         raise ConfigError(f"no checkpoint given: pass checkpoint=PATH (e.g. <run dir>/checkpoints/best.pt)\n{USAGE}")
@@ -102,7 +105,8 @@ def run(args: EvalConfig) -> dict[str, Any]:
     classes = list(image_set.classes)
     if classes != list(state["classes"]):
         raise CheckpointError(f"the data set's classes {classes} differ from the checkpoint's {state['classes']}")
-    model = model_from_checkpoint(state, cfg, device)
+    which = chosen_weights(state, cfg, args.weights)
+    model = model_from_checkpoint(state, cfg, device, which)
     dataset = eval_dataset(cfg, image_set, rows)
     predictions = evaluate_images(
         model, dataset, [image_set.records[i].path for i in rows], input_for(model, cfg, device), device,
@@ -114,7 +118,7 @@ def run(args: EvalConfig) -> dict[str, Any]:
     result = summarize(predictions, classes)
     meta = {"checkpoint": str(ckpt_path), "epoch": state["epoch"], "split": args.split, "model": cfg.model.name,
             "data_root": str(image_set.root), "processes": info.world_size,
-            "recorded_val_acc": recorded_val_acc(state)}
+            "weights": which, "recorded_val_acc": recorded_val_acc(state, which)}
     if info.is_main:
         out = Path(args.out).expanduser() if args.out else run_dir / f"eval_{args.split}"
         write_outputs(out, result, predictions, classes, meta)

@@ -26,8 +26,8 @@ from artgenre import launch
 from artgenre.rundir import checkpoint
 from artgenre.errors import ConfigError, DataError
 from artgenre.evaluation.images import expand_inputs, folder_datasets
+from artgenre.evaluation.restore import WEIGHTS, input_for, model_from_checkpoint, training_config
 from artgenre.training.divergence import finite_json
-from artgenre.evaluation.restore import input_for, model_from_checkpoint, training_config
 from artgenre.runtime.device import DEVICE_CHOICES, resolve_device
 
 BATCH_SIZE = 32
@@ -46,7 +46,7 @@ class Result:
 
 @torch.no_grad()
 def predict(
-    checkpoint_path: str | Path, inputs: Sequence[str], k: int = 3, device: str = "auto"
+    checkpoint_path: str | Path, inputs: Sequence[str], k: int = 3, device: str = "auto", weights: str = "auto"
 ) -> list[Result]:
     """Top-k classes for each image of ``inputs`` (files or folders), in the order given."""
     if k < 1:
@@ -54,7 +54,7 @@ def predict(
     dev = resolve_device(device, setting="--device")
     state = checkpoint.load(checkpoint_path)
     cfg = training_config(state)
-    model = model_from_checkpoint(state, cfg, dev)
+    model = model_from_checkpoint(state, cfg, dev, weights)
     classes = list(state["classes"])
     k = min(k, len(classes))
 
@@ -109,12 +109,14 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
     p.add_argument("-k", type=int, default=3, help="how many classes to show per image (default: 3)")
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="default: cuda if available")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--weights", choices=WEIGHTS, default="auto",
+                   help="raw or averaged (trainer.ema) weights; auto: those the run's trainer.ema.select chose")
     return p.parse_args(argv)
 
 
 def main(argv: Optional[list[str]] = None) -> None:
     args = parse_args(argv)
-    results = launch.guarded(lambda: predict(args.checkpoint, args.inputs, args.k, args.device))()
+    results = launch.guarded(lambda: predict(args.checkpoint, args.inputs, args.k, args.device, args.weights))()
     if args.json:
         print(json.dumps(finite_json({"checkpoint": args.checkpoint, "results": [r.as_dict() for r in results]}),
                          indent=2, allow_nan=False))  # strict JSON: NaN would be written as a bare NaN

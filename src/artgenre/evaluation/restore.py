@@ -52,16 +52,36 @@ def training_config(state: dict[str, Any], data_root: Optional[str] = None,
     return cfg
 
 
-def model_from_checkpoint(state: dict[str, Any], cfg: DictConfig, device: torch.device) -> nn.Module:
-    """The trained network, built exactly as the training built it, in eval mode on ``device``."""
+WEIGHTS = ("auto", "raw", "ema")  # which weights of a checkpoint a model is built with
+
+
+def chosen_weights(state: dict[str, Any], cfg: DictConfig, weights: str = "auto") -> str:
+    """raw or ema. auto: the averaged weights where the run kept them and chose them
+    (trainer.ema.select=ema, the default with trainer.ema.enabled=true), else the raw ones."""
+    if weights not in WEIGHTS:
+        raise ConfigError(f"weights={weights} is not one of: {', '.join(WEIGHTS)}")
+    has_ema = state.get("ema") is not None
+    if weights == "auto":
+        return "ema" if has_ema and OmegaConf.select(cfg, "trainer.ema.select", default="raw") == "ema" else "raw"
+    if weights == "ema" and not has_ema:
+        raise CheckpointError("weights=ema: this checkpoint holds no averaged weights (its run had "
+                              "trainer.ema.enabled=false); use weights=raw")
+    return weights
+
+
+def model_from_checkpoint(state: dict[str, Any], cfg: DictConfig, device: torch.device,
+                          weights: str = "auto") -> nn.Module:
+    """The trained network, built exactly as the training built it, in eval mode on ``device``,
+    with the checkpoint's raw or averaged weights (:func:`chosen_weights`)."""
     classes = state["classes"]
-    bad = non_finite_weights(state["model"])
+    which = chosen_weights(state, cfg, weights)
+    bad = non_finite_weights(state["ema" if which == "ema" else "model"])
     if bad:
         raise CheckpointError(f"the checkpoint's weights hold NaN or infinite values ({describe_names(bad)}): "
                               "the training diverged; use an earlier checkpoint or retrain with a lower optim.lr")
     try:
         model = build_model(cfg.model.name, len(classes), cfg.data.image_size, **model_options(cfg))
-        model.load_state_dict(state["model"])
+        model.load_state_dict(state["ema" if which == "ema" else "model"])
     except (KeyError, TypeError, RuntimeError) as e:
         # a model registered under that name may have changed shape since the checkpoint was written
         raise CheckpointError(f"cannot rebuild model {cfg.model.name!r} from the checkpoint: "
@@ -115,7 +135,9 @@ def eval_dataset(cfg: DictConfig, image_set: ImageSet, rows: list[int]) -> Datas
     return dataset
 
 
-def recorded_val_acc(state: dict[str, Any]) -> Optional[float]:
-    """The val accuracy the training logged for the checkpoint's epoch (what split=val must reproduce)."""
+def recorded_val_acc(state: dict[str, Any], which: str = "raw") -> Optional[float]:
+    """The val accuracy the training logged for the checkpoint's epoch and weights (``raw`` or ``ema``):
+    what split=val must reproduce."""
     rows = [r for r in state.get("history", []) if r.get("epoch") == state.get("epoch")]
-    return float(rows[-1]["val_acc"]) if rows else None
+    key = "val_acc_ema" if which == "ema" else "val_acc"
+    return float(rows[-1][key]) if rows and rows[-1].get(key) not in (None, "") else None

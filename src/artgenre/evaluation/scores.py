@@ -67,7 +67,8 @@ def format_result(result: dict[str, Any], meta: dict[str, Any]) -> str:
         f"macro F1 {result['macro_f1']:.2f}%   loss {result['loss']:.4f}",
     ]
     if meta["split"] == "val" and meta.get("recorded_val_acc") is not None:
-        lines.append(f"(training logged val acc {meta['recorded_val_acc']:.2f}% for this epoch)")
+        weights = "" if meta.get("weights", "raw") == "raw" else f" with its {meta['weights']} weights"
+        lines.append(f"(training logged val acc {meta['recorded_val_acc']:.2f}% for this epoch{weights})")
     lines += [
         "",
         f"{'class':<{width}}  {'support':>7}  {'precision':>9}  {'recall':>7}  {'F1':>6}   (%)",

@@ -389,6 +389,14 @@ class InceptionTransformer(nn.Module):
         return {f"pos_embed{i}" for i in range(1, 5)}
 
     @torch.jit.ignore
+    def group_matcher(self, coarse: bool = False) -> dict:
+        """Layer groups in order (layer decay): the stem, then per stage its downsampling with its
+        position embedding before each of its blocks, then the final norm."""
+        return {"stem": r"^patch_embed\.|^pos_embed1$",
+                "blocks": [(r"^(?:patch_embed|pos_embed)(\d+)", (-1,)), (r"^blocks(\d+)\.(\d+)", None),
+                           (r"^norm", (99999,))]}
+
+    @torch.jit.ignore
     def get_classifier(self) -> nn.Module:
         return self.head
 

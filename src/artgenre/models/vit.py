@@ -167,6 +167,11 @@ class VisionTransformer(nn.Module):
     def no_weight_decay(self) -> set[str]:
         return {"cls_token", "pos_embed"}
 
+    def group_matcher(self, coarse: bool = False) -> dict:
+        """timm's grouping (as its VisionTransformer): embeddings, each block, the final norm (layer decay)."""
+        return {"stem": r"^cls_token|^pos_embed|^patch_embed",
+                "blocks": [(r"^blocks\.(\d+)", None), (r"^norm", (99999,))]}
+
     def get_classifier(self) -> nn.Module:
         return self.head
 

@@ -6,12 +6,17 @@ from __future__ import annotations
 import csv
 import os
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Optional
 
 COLUMNS = [
     "epoch", "train_loss", "train_acc", "val_loss", "val_acc", "val_acc_balanced",
     "epoch_time_s", "train_time_s", "val_time_s", "train_data_wait_s", "lr", "train_images_per_s", "n_train", "n_val",
 ]
+# columns a run has only with the recipe that fills them (training.recipes): under mixup/CutMix
+# what train_acc counts against (dominant_label); with trainer.ema the averaged weights' validation
+MIX_COLUMNS = ["train_acc_of"]
+EMA_COLUMNS = ["val_loss_ema", "val_acc_ema", "val_acc_balanced_ema"]
+TEXT_COLUMNS = {"train_acc_of"}  # the columns that hold words, not numbers
 
 # (column, header, width, format) of the console table
 TABLE = [
@@ -25,14 +30,14 @@ TABLE = [
 class MetricsCSV:
     """metrics.csv in the run folder; each row reaches the disk before the next epoch starts."""
 
-    def __init__(self, path: Path) -> None:
-        self.path = path
+    def __init__(self, path: Path, columns: Optional[list[str]] = None) -> None:
+        self.path, self.columns = path, columns or COLUMNS
 
     def rewrite(self, rows: Iterable[dict[str, Any]]) -> None:
         """Write the header and ``rows`` (the history a resumed run carries in its checkpoint)."""
         tmp = self.path.with_suffix(".csv.tmp")
         with tmp.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=COLUMNS)
+            writer = csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore")
             writer.writeheader()
             writer.writerows(rows)
             f.flush()
@@ -41,7 +46,7 @@ class MetricsCSV:
 
     def append(self, row: dict[str, Any]) -> None:
         with self.path.open("a", newline="") as f:
-            csv.DictWriter(f, fieldnames=COLUMNS).writerow(row)
+            csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore").writerow(row)
             f.flush()
             os.fsync(f.fileno())
 

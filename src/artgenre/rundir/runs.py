@@ -10,7 +10,10 @@ from typing import Any, Optional, Sequence
 
 from artgenre.errors import DataError
 from artgenre.rundir import checkpoint
-from artgenre.rundir.metrics import COLUMNS
+from artgenre.rundir.metrics import COLUMNS, EMA_COLUMNS, MIX_COLUMNS, TEXT_COLUMNS
+
+KNOWN_COLUMNS = {*COLUMNS, *EMA_COLUMNS, *MIX_COLUMNS}  # every column artgenre-train may write
+NUMBER_COLUMNS = KNOWN_COLUMNS - TEXT_COLUMNS
 from artgenre.rundir.split import class_count
 
 
@@ -72,7 +75,7 @@ def read_metrics_checked(path: Path) -> tuple[list[dict[str, float]], list[str]]
         if "epoch" not in header:
             return [], [f"{path}: no 'epoch' column in the header ({', '.join(header)[:200] or 'empty file'}); "
                         f"every row left out"]
-        unknown = [h for h in header if h not in COLUMNS]
+        unknown = [h for h in header if h not in KNOWN_COLUMNS]
         if unknown:
             problems.append(f"{path}: column(s) not written by artgenre-train ignored: {', '.join(unknown)[:200]}")
         for raw in reader:
@@ -81,7 +84,7 @@ def read_metrics_checked(path: Path) -> tuple[list[dict[str, float]], list[str]]
             if why:
                 problems.append(f"{path}, line {line}: {why}")
                 continue
-            row = {k: float(v) if v != "" else math.nan for k, v in raw.items() if k in COLUMNS}
+            row = {k: float(v) if v != "" else math.nan for k, v in raw.items() if k in NUMBER_COLUMNS}
             row["epoch"] = int(row["epoch"])
             rows.append(row)
     by_epoch = {r["epoch"]: r for r in rows}  # a resumed run may repeat an epoch: the later row counts
@@ -92,7 +95,7 @@ def _row_problem(raw: dict[Any, Any]) -> Optional[str]:
     if None in raw.values() or None in raw:
         return "fewer or more fields than the header (a row cut short, perhaps still being written)"
     for key, text in raw.items():
-        if key not in COLUMNS or text == "":
+        if key not in NUMBER_COLUMNS or text == "":
             continue
         try:
             value = float(text)

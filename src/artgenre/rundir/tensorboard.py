@@ -26,6 +26,7 @@ INSTALL_HINT = "pip install 'artgenre[tb]'"
 EPOCH_TAGS = {
     "train_loss": "loss/train", "val_loss": "loss/val",
     "train_acc": "accuracy/train", "val_acc": "accuracy/val", "val_acc_balanced": "accuracy/val_balanced",
+    "val_loss_ema": "loss/val_ema", "val_acc_ema": "accuracy/val_ema",
     "epoch_time_s": "time/epoch_s", "train_time_s": "time/train_s", "val_time_s": "time/val_s",
     "train_data_wait_s": "time/train_data_wait_s",
     "lr": "lr/epoch", "train_images_per_s": "throughput/train_images_per_s",

@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Optional, Sequence
+from typing import Any, Callable, Iterable, Optional, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -48,6 +48,8 @@ class StepContext:
     log_every: int = 50  # batches between the progress bar's reads of the loss (a device sync)
     no_sync: ContextFactory = contextlib.nullcontext  # DDP's no_sync: micro-batches before a group's last
     params: list[nn.Parameter] = field(default_factory=list)  # what grad_clip clips; empty: the optimizer's
+    recipe: Optional[Any] = None  # training.recipes.BatchRecipe: mixing, erasing, distillation; None: plain
+    on_update: Optional[Callable[[], None]] = None  # after each optimizer step (the weight average)
 
 
 def _disable(progress: bool) -> Optional[bool]:
@@ -125,6 +127,9 @@ def train_one_epoch(
             data_seconds += time.perf_counter() - tic
             images = images.to(ctx.device, non_blocking=True)
             labels = labels.to(ctx.device, non_blocking=True)
+            targets = None
+            if ctx.recipe is not None:
+                images, targets = ctx.recipe.prepare(images, labels)
             position = step % k
             last_in_group = position == k - 1 or (sizes is not None and step == len(sizes) - 1)
             # the images of this optimizer step, over which the loss is averaged
@@ -133,8 +138,12 @@ def train_one_epoch(
             with sync:
                 with ctx.autocast():
                     logits = model(images)
-                    losses = F.cross_entropy(logits.float(), labels, weight=ctx.class_weight,
-                                             label_smoothing=ctx.label_smoothing, reduction="none")
+                    if ctx.recipe is None:
+                        losses = F.cross_entropy(logits.float(), labels, weight=ctx.class_weight,
+                                                 label_smoothing=ctx.label_smoothing, reduction="none")
+                    else:
+                        losses = ctx.recipe.losses(logits, images, labels, targets, ctx.class_weight,
+                                                   ctx.label_smoothing)
                 loss = losses.sum() / denominator
                 if position == 0:
                     optimizer.zero_grad(set_to_none=True)
@@ -142,6 +151,8 @@ def train_one_epoch(
             group_loss = loss.detach() if position == 0 else group_loss + loss.detach()
             if last_in_group:
                 _optimizer_step(optimizer, ctx, params)
+                if ctx.on_update is not None:
+                    ctx.on_update()
                 if ctx.on_step is not None:
                     ctx.on_step(group_loss, optimizer.param_groups[0]["lr"])  # the lr this step used
                 if ctx.step_scheduler is not None:
@@ -150,7 +161,8 @@ def train_one_epoch(
             with torch.no_grad():  # counted on the device: a mask, not indexing (which would sync)
                 real = ((seen + torch.arange(len(labels), device=ctx.device)) < num_real).double()
                 sums[0] += (losses.detach().double() * real).sum()
-                sums[1] += ((logits.detach().argmax(1) == labels).double() * real).sum()
+                scored = labels if ctx.recipe is None else ctx.recipe.scored_labels(labels, targets)
+                sums[1] += ((logits.detach().argmax(1) == scored).double() * real).sum()
                 sums[2] += real.sum()
             seen += len(labels)
             bar.update(1)

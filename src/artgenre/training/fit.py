@@ -20,7 +20,7 @@ from artgenre.models import model_summary
 from artgenre.rundir import checkpoint
 from artgenre.rundir.best import repair_best
 from artgenre.rundir.lock import run_folder_locked
-from artgenre.rundir.metrics import MetricsCSV, PerClassCSV, table_header, table_row
+from artgenre.rundir.metrics import COLUMNS, MetricsCSV, PerClassCSV, table_header, table_row
 from artgenre.rundir.split import write_split_csv
 from artgenre.rundir.tensorboard import TensorBoardLog, require_tensorboard
 from artgenre.runtime import distributed, preemption
@@ -29,6 +29,7 @@ from artgenre.runtime.device import resolve_device, seed_everything
 from artgenre.training.best_predictions import save_best_predictions
 from artgenre.training.divergence import check_epoch
 from artgenre.training.engine import StepContext, evaluate, train_one_epoch
+from artgenre.training.recipes import build_recipes
 from artgenre.training.resume import Progress, resume_path, restore
 from artgenre.training.setup import Training, class_weight, set_up, wrap_for_training
 
@@ -62,7 +63,7 @@ def start_process(cfg: DictConfig, run_dir: Path) -> tuple[distributed.DistInfo,
 
 def open_run_files(cfg: DictConfig, t: Training, progress: Progress, run_dir: Path) -> RunFiles:
     """split.csv, and metrics files that continue a resumed run's rows (nothing repeated)."""
-    files = RunFiles(run_dir, MetricsCSV(run_dir / "metrics.csv"),
+    files = RunFiles(run_dir, MetricsCSV(run_dir / "metrics.csv", COLUMNS + t.recipes.columns),
                      PerClassCSV(run_dir / "val_acc_per_class.csv", t.data.classes))
     if t.info.is_main:
         write_split_csv(run_dir / "split.csv", t.image_set.records, t.split, t.image_set.fold)
@@ -94,6 +95,8 @@ def step_context(cfg: DictConfig, t: Training, files: RunFiles) -> StepContext:
     )
     if files.tensorboard:
         ctx.on_step = files.tensorboard.log_step
+    ctx.recipe = t.recipes.batch
+    ctx.on_update = t.recipes.ema.update if t.recipes.ema is not None else None
     return ctx
 
 
@@ -110,8 +113,13 @@ def run_epoch(cfg: DictConfig, t: Training, ctx: StepContext, epoch: int, files:
     train = train_one_epoch(t.train_model, t.data.train, t.optimizer, ctx, t.data.train_sampler.num_real,
                             progress, desc=f"epoch {epoch + 1}/{cfg.trainer.epochs}")
     distributed.broadcast_buffers(t.model)  # evaluate (and save) rank 0's model on every rank
+    # the validation predictions kept for val_predictions.csv are those of the weights best.pt holds
+    raw_chosen = t.recipes.monitor == "val_acc"
     val = evaluate(t.model, t.data.val, t.device, len(t.data.classes), t.numerics.autocast_factory, progress,
-                   keep_logits=True)
+                   keep_logits=raw_chosen)
+    val_ema = t.recipes.evaluate_ema(evaluate, t.data.val, t.device, len(t.data.classes),
+                                     t.numerics.autocast_factory, progress, keep_logits=not raw_chosen)
+    logits = val["logits"] if raw_chosen else val_ema.pop("_logits")
     if cfg.sched.interval == "epoch":
         t.scheduler.step()
     return {
@@ -120,7 +128,8 @@ def run_epoch(cfg: DictConfig, t: Training, ctx: StepContext, epoch: int, files:
         "epoch_time_s": time.perf_counter() - tic, "train_time_s": train["seconds"],
         "val_time_s": val["seconds"], "train_data_wait_s": train["data_seconds"], "lr": lr,
         "train_images_per_s": train["n"] / max(train["seconds"], 1e-9),
-        "n_train": train["n"], "n_val": val["n"], "_per_class": val["per_class_acc"], "_logits": val["logits"],
+        "n_train": train["n"], "n_val": val["n"], "_per_class": val["per_class_acc"], "_logits": logits,
+        **t.recipes.train_columns(), **val_ema,
     }
 
 
@@ -128,9 +137,9 @@ def save_epoch(cfg: DictConfig, t: Training, progress: Progress, row: dict[str, 
     """Record the epoch: every rank's RNG state gathered, rank 0 writes checkpoints and metrics."""
     per_class, logits = row.pop("_per_class"), row.pop("_logits")
     progress.history.append(row)
-    improved = row["val_acc"] > progress.best_acc
+    improved = row[t.recipes.monitor] > progress.best_acc  # val_acc, or val_acc_ema (trainer.ema.select)
     if improved:
-        progress.best_acc, progress.best_epoch = row["val_acc"], row["epoch"]
+        progress.best_acc, progress.best_epoch = row[t.recipes.monitor], row["epoch"]
         save_best_predictions(t, logits, row["epoch"], files.run_dir)  # every rank: a gather
     progress.done_epochs = row["epoch"]
     rngs = distributed.all_gather_object(checkpoint.rng_state())
@@ -142,7 +151,7 @@ def save_epoch(cfg: DictConfig, t: Training, progress: Progress, row: dict[str, 
         "scaler": t.scaler.state_dict() if t.scaler is not None else None,
         "best_val_acc": progress.best_acc, "best_epoch": progress.best_epoch, "history": progress.history,
         "rng": rngs, "classes": t.data.classes, "config": OmegaConf.to_container(cfg, resolve=True),
-        "split_digest": t.split_id,
+        "split_digest": t.split_id, **t.recipes.state_dict(),
     }
     # best.pt before last.pt: a kill between the two leaves last.pt at the previous epoch, whose
     # resume repeats this epoch (exactly) and writes best.pt again; never a best.pt that lags last.pt
@@ -165,6 +174,8 @@ def run_epochs(cfg: DictConfig, t: Training, progress: Progress, files: RunFiles
         log.info(table_header())
     try:
         for epoch in range(progress.done_epochs, cfg.trainer.epochs):
+            if t.recipes.early_stop(progress.history, files.run_dir, t.info.is_main):
+                break
             row = run_epoch(cfg, t, ctx, epoch, files)
             check_epoch(row, t.scaler, row["lr"], t.numerics.name)  # a diverged epoch is never saved
             save_epoch(cfg, t, progress, row, files)
@@ -186,6 +197,7 @@ def fit(cfg: DictConfig, run_dir: Path) -> float:
 
 def fit_locked(cfg: DictConfig, run_dir: Path, info: distributed.DistInfo, device: torch.device) -> float:
     t = set_up(cfg, info, device)
+    t.recipes = build_recipes(cfg, t.model, t.data.classes, device)
     resume = resume_path(cfg, run_dir)
     progress = restore(t, cfg, resume) if resume is not None else Progress()
     if info.is_main and resume is not None:
@@ -201,6 +213,6 @@ def fit_locked(cfg: DictConfig, run_dir: Path, info: distributed.DistInfo, devic
         return progress.best_acc
     run_epochs(cfg, t, progress, files)
     if info.is_main:
-        log.info(f"best val acc {progress.best_acc:.2f}% at epoch {progress.best_epoch}; "
+        log.info(f"best {t.recipes.monitor.replace('_', ' ')} {progress.best_acc:.2f}% at epoch {progress.best_epoch}; "
                  f"metrics in {run_dir / 'metrics.csv'}")
     return progress.best_acc

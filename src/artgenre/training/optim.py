@@ -1,4 +1,11 @@
-"""Optimizers and learning-rate schedules by config name."""
+"""Optimizers and learning-rate schedules by config name.
+
+``adamw`` and ``sgd`` are torch's; the others are timm's (``timm.optim.create_optimizer_v2``).
+``optim.layer_decay`` groups the parameters by depth with timm's ``param_groups_layer_decay``
+(the model's ``group_matcher``: embeddings first, then each block, the final norm, the head);
+group i of n trains at lr * layer_decay ** (n - 1 - i), the head at lr. Groups are ordered
+head first, so ``param_groups[0]["lr"]`` (logged as ``lr``) is the base rate.
+"""
 
 from __future__ import annotations
 
@@ -26,14 +33,52 @@ def param_groups(model: nn.Module, weight_decay: float, decay_all: bool = False)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
+def layer_decay_groups(model: nn.Module, weight_decay: float, layer_decay: float) -> list[dict]:
+    """timm's layer-wise groups, each with its ``lr_scale``, the head's (scale 1) first."""
+    from timm.optim import param_groups_layer_decay
+
+    skip = list(model.no_weight_decay()) if hasattr(model, "no_weight_decay") else []
+    groups = param_groups_layer_decay(model, weight_decay, no_weight_decay_list=skip, layer_decay=layer_decay)
+    return sorted(groups, key=lambda g: -g["lr_scale"])
+
+
+def _timm(name: str, **options: Callable[[DictConfig], object]) -> Callable[[list[dict], DictConfig], torch.optim.Optimizer]:
+    def build(groups: list[dict], o: DictConfig) -> torch.optim.Optimizer:
+        from timm.optim import create_optimizer_v2
+
+        return create_optimizer_v2(groups, opt=name, lr=o.lr, weight_decay=o.weight_decay,
+                                   **{k: f(o) for k, f in options.items()})
+    return build
+
+
+def _betas(o: DictConfig) -> tuple[float, float]:
+    return tuple(o.betas)
+
+
 OPTIMIZERS: dict[str, Callable[[list[dict], DictConfig], torch.optim.Optimizer]] = {
     "adamw": lambda groups, o: torch.optim.AdamW(groups, lr=o.lr, betas=tuple(o.betas), eps=o.eps),
     "sgd": lambda groups, o: torch.optim.SGD(groups, lr=o.lr, momentum=o.momentum, nesterov=o.nesterov),
+    "nadamw": _timm("nadamw", betas=_betas, eps=lambda o: o.eps),
+    "radam": _timm("radam", betas=_betas, eps=lambda o: o.eps),
+    "lamb": _timm("lamb", betas=_betas, eps=lambda o: o.eps),
+    "lion": _timm("lion", betas=_betas),
+    "rmsprop": _timm("rmsproptf", momentum=lambda o: o.momentum, eps=lambda o: o.eps),
 }
 
 
 def build_optimizer(model: nn.Module, cfg: DictConfig) -> torch.optim.Optimizer:
-    return OPTIMIZERS[cfg.name](param_groups(model, cfg.weight_decay, cfg.decay_all), cfg)
+    layer_decay = getattr(cfg, "layer_decay", None)
+    decay_all = bool(getattr(cfg, "decay_all", False))
+    if layer_decay is None:
+        return OPTIMIZERS[cfg.name](param_groups(model, cfg.weight_decay, decay_all), cfg)
+    groups = layer_decay_groups(model, cfg.weight_decay, layer_decay)
+    if decay_all:  # the study's decay on every parameter, with each layer's learning rate
+        for group in groups:
+            group["weight_decay"] = cfg.weight_decay
+    optimizer = OPTIMIZERS[cfg.name](groups, cfg)
+    for group in optimizer.param_groups:  # torch's schedulers do not read lr_scale: scale the rates once here
+        group["lr"] = cfg.lr * group["lr_scale"]
+    return optimizer
 
 
 def _constant(progress: float) -> float:

@@ -102,6 +102,8 @@ def restore(t: Training, cfg: DictConfig, path: Path) -> Progress:
     t.scheduler.load_state_dict(state["scheduler"])
     if t.scaler is not None and state.get("scaler"):
         t.scaler.load_state_dict(state["scaler"])
+    if t.recipes is not None:
+        t.recipes.load_state_dict(state)  # the weight average
     done = state["epoch"]
     # a new process count or batch size changes the steps per epoch: place the schedule at
     # the start of the epoch being resumed, counted in the new steps

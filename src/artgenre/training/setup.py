@@ -66,6 +66,7 @@ class Training:
     # what the training step calls (DDP- and compile-wrapped) and DDP's no_sync: set by wrap_for_training
     train_model: Optional[nn.Module] = None
     no_sync: Callable[[], contextlib.AbstractContextManager] = contextlib.nullcontext
+    recipes: Any = None  # training.recipes.Recipes: set by fit
 
 
 def class_weight(cfg: DictConfig, data: Data, device: torch.device) -> Optional[torch.Tensor]:

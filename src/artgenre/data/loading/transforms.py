@@ -6,6 +6,9 @@ Every preset is a pair: the training pipeline and its deterministic evaluation c
 * ``basic``  random resized crop (half to all of the painting) + horizontal flip.
 * ``strong`` a wider random resized crop + flip + RandAugment (2 ops, magnitude 9): colour,
              contrast, sharpness, posterize, shear, translate, rotate.
+* ``deit``   DeiT's per-image recipe: random resized crop of 8 % to all of the painting + flip +
+             RandAugment (2 ops, magnitude 9). Its random erasing is ``data.random_erasing``
+             (on the device, training.mixing) and its mixup/CutMix ``trainer.mix``.
 
 Evaluation for ``basic`` and ``strong`` resizes the shorter side to 1.15 x image_size (the size the
 pixel cache stores) and takes the centre crop, the usual "crop_pct = 0.87". Evaluation for
@@ -47,6 +50,11 @@ def _strong(size: int) -> list:
             v2.RandAugment(num_ops=2, magnitude=9)]
 
 
+def _deit(size: int) -> list:
+    return [v2.RandomResizedCrop(size, scale=(0.08, 1.0), antialias=True), v2.RandomHorizontalFlip(),
+            v2.RandAugment(num_ops=2, magnitude=9)]
+
+
 @dataclass(frozen=True)
 class Preset:
     train: Steps
@@ -58,6 +66,7 @@ AUGMENTATIONS: dict[str, Preset] = {
     "none": Preset(train=_squash, eval=_squash, cache_layout="square"),
     "basic": Preset(train=_basic, eval=_resize_centre_crop, cache_layout="margin"),
     "strong": Preset(train=_strong, eval=_resize_centre_crop, cache_layout="margin"),
+    "deit": Preset(train=_deit, eval=_resize_centre_crop, cache_layout="margin"),
 }
 
 
