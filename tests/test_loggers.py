@@ -187,3 +187,22 @@ def test_wandb_offline_files_hold_one_run_with_every_epoch(tracked_run: tuple[Pa
     assert [h["val_acc"] for h in logged] == pytest.approx([float(r["val_acc"]) for r in rows])
     assert config(files[0])["optim"]["lr"] == 0.0008
     assert any("plots/accuracy/_type" in h for f in files for h in history(f))
+
+
+@pytest.mark.slow  # wandb waits init_timeout_s for the service
+@pytest.mark.skipif(not HAVE_WANDB, reason="wandb is not installed (pip install 'artgenre[wandb]')")
+def test_unreachable_wandb_service_does_not_stop_training(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          caplog: pytest.LogCaptureFixture) -> None:
+    from artgenre.loggers.wandb import WandbLogger
+
+    monkeypatch.setenv("WANDB_API_KEY", "a" * 40)
+    monkeypatch.setenv("WANDB_BASE_URL", "http://127.0.0.1:9")  # nothing listens there
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb-config"))
+    options = OmegaConf.merge(composed("logger=wandb").logger.wandb, {"mode": "online", "init_timeout_s": 5})
+    loggers = Loggers([CSVLogger(None), WandbLogger(options)])
+    with caplog.at_level(logging.WARNING, logger="artgenre"):
+        loggers.start(context(tmp_path))
+        loggers.log_epoch(row(1), {"x": 50.0, "y": 50.0})
+        loggers.close(True)
+    assert len([r for r in caplog.records if "logger wandb failed in start" in r.message]) == 1
+    assert [lg.name for lg in loggers.active] == ["csv"] and (tmp_path / "metrics.csv").read_text().count("\n") == 2
