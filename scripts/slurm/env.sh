@@ -23,4 +23,5 @@ if [ -f "$ARTGENRE_HOME/.venv/bin/activate" ]; then
 fi
 # Run directories go below this folder (one per job; see common.sh).
 ARTGENRE_OUTPUTS=${ARTGENRE_OUTPUTS:-$ARTGENRE_HOME/outputs}
+export ARTGENRE_OUTPUTS  # logger=mlflow keeps its default local store (mlflow.db) there
 # ======================================================================================

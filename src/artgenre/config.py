@@ -129,18 +129,71 @@ class TrainerConfig:
     progress: bool = True  # tqdm bar per epoch on rank 0
     deterministic: bool = False
     stop_check_every: int = 10  # steps between the ranks' agreement to stop on SIGUSR1/SIGTERM
-    tensorboard: bool = False  # scalars per epoch and per step under <run dir>/tensorboard (needs artgenre[tb])
+    tensorboard: bool = False  # deprecated: logger=[csv,tensorboard] (kept working: adds the tensorboard logger)
     mix: MixConfig = field(default_factory=MixConfig)
     ema: EmaConfig = field(default_factory=EmaConfig)
     distill: DistillConfig = field(default_factory=DistillConfig)
     early_stopping: EarlyStoppingConfig = field(default_factory=EarlyStoppingConfig)
 
 
+@dataclass
+class CSVLoggerConfig:
+    """metrics.csv and val_acc_per_class.csv: always on (resume and artgenre-report read them)."""
+
+
+@dataclass
+class TensorBoardLoggerConfig:
+    """Scalars per epoch and per step under <run dir>/tensorboard (needs artgenre[tb])."""
+
+
+@dataclass
+class MLflowLoggerConfig:
+    # null: sqlite:///<outputs>/mlflow.db (<outputs>: $ARTGENRE_OUTPUTS, else ./outputs); or http://host:5000, ...
+    tracking_uri: Optional[str] = None
+    experiment: str = "artgenre"
+    run_name: Optional[str] = None  # null: the run directory's name
+    log_checkpoints: bool = False  # best.pt and last.pt as artifacts when the run finishes
+    http_timeout_s: int = 10  # per request to a tracking server; a failing server is given up after one warning
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class WandbLoggerConfig:
+    mode: str = "offline"  # offline (compute nodes have no network; `wandb sync <run dir>/wandb/offline-run-*`) | online | disabled
+    project: str = "artgenre"
+    entity: Optional[str] = None
+    run_name: Optional[str] = None  # null: the run directory's name
+    group: Optional[str] = None
+    tags: list[str] = field(default_factory=list)
+    log_checkpoints: bool = False  # best.pt as a model artifact when the run finishes
+    init_timeout_s: int = 60  # online: how long to wait for the service before training goes on without it
+
+
+@dataclass
+class LoggerConfig:
+    """``logger=[csv,tensorboard,mlflow,wandb]`` (a list; or one name): each chosen logger's options.
+    A logger left out is null; csv is always on."""
+
+    csv: Optional[CSVLoggerConfig] = None
+    tensorboard: Optional[TensorBoardLoggerConfig] = None
+    mlflow: Optional[MLflowLoggerConfig] = None
+    wandb: Optional[WandbLoggerConfig] = None
+
+
+LOGGER_SCHEMAS: dict[str, type] = {
+    "csv": CSVLoggerConfig,
+    "tensorboard": TensorBoardLoggerConfig,
+    "mlflow": MLflowLoggerConfig,
+    "wandb": WandbLoggerConfig,
+}
+WANDB_MODES = ("offline", "online", "disabled")
+
 SECTION_SCHEMAS: dict[str, type] = {
     "data": DataConfig,
     "optim": OptimConfig,
     "sched": SchedConfig,
     "trainer": TrainerConfig,
+    "logger": LoggerConfig,
 }
 
 COMPILE_MODES = (None, "default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
@@ -189,7 +242,9 @@ def register_configs() -> None:
     from artgenre.models import available_models, model_schema
 
     cs = ConfigStore.instance()
-    cs.store(name="schema", node={k: dataclasses.asdict(s()) for k, s in SECTION_SCHEMAS.items()})
+    cs.store(name="schema", node={k: dataclasses.asdict(s()) for k, s in SECTION_SCHEMAS.items() if k != "logger"})
+    for name, schema in LOGGER_SCHEMAS.items():  # logger=[csv,mlflow]: each chosen one fills logger.<name>
+        cs.store(group="logger", name=name, node={name: dataclasses.asdict(schema())})
     for name in available_models():
         cs.store(group="model", name=name, node={"name": name, **dataclasses.asdict(model_schema(name))})
 
@@ -214,7 +269,7 @@ def validate(cfg: DictConfig) -> DictConfig:
     unknown = set(cfg.keys()) - TOP_LEVEL_KEYS
     if unknown:
         raise ConfigError(f"unknown top-level config key(s): {', '.join(sorted(unknown))}")
-    checked = {name: _merge(schema, cfg.get(name, {}), name) for name, schema in SECTION_SCHEMAS.items()}
+    checked = {name: _merge(schema, cfg.get(name) or {}, name) for name, schema in SECTION_SCHEMAS.items()}
 
     if "model" not in cfg or "name" not in cfg.model:
         raise ConfigError("no model chosen: add model=<name> (e.g. model=resnet50)")
@@ -234,6 +289,7 @@ def validate(cfg: DictConfig) -> DictConfig:
         if value not in allowed:
             raise ConfigError(f"'{key}' is {value!r}; choose one of: {', '.join(str(a) for a in allowed)}")
     _check_ranges(out)
+    _enable_loggers(out)
     OmegaConf.set_struct(out, True)
     return out
 
@@ -259,6 +315,20 @@ def recipe_rules(cfg: DictConfig) -> list[tuple[str, bool, str]]:
         ("trainer.early_stopping.patience", t.early_stopping.patience >= 0, "must be 0 (off) or more"),
         ("trainer.early_stopping.min_delta", t.early_stopping.min_delta >= 0, "must be 0 or more"),
     ]
+
+
+def _enable_loggers(cfg: DictConfig) -> None:
+    """csv is always on; the deprecated trainer.tensorboard=true adds the tensorboard logger."""
+    from artgenre.loggers import LOGGERS
+
+    if set(LOGGERS) != set(LOGGER_SCHEMAS):  # a logger without options (or options without a logger)
+        raise RuntimeError(f"loggers {sorted(LOGGERS)} and their schemas {sorted(LOGGER_SCHEMAS)} differ")
+    if cfg.logger.csv is None:
+        cfg.logger.csv = CSVLoggerConfig()
+    if cfg.trainer.tensorboard and cfg.logger.tensorboard is None:
+        cfg.logger.tensorboard = TensorBoardLoggerConfig()
+    if cfg.logger.wandb is not None and cfg.logger.wandb.mode not in WANDB_MODES:
+        raise ConfigError(f"'logger.wandb.mode' is {cfg.logger.wandb.mode!r}; choose one of: {', '.join(WANDB_MODES)}")
 
 
 def _check_ranges(cfg: DictConfig) -> None:

@@ -19,3 +19,7 @@ class CheckpointError(ArtgenreError):
 
 class WeightsError(ArtgenreError):
     """Pretrained weights cannot be found, read or fitted to the model (model.pretrained)."""
+
+
+class ExportError(ArtgenreError):
+    """A model cannot be exported (artgenre-export) or an exported file cannot be used."""

@@ -2,6 +2,7 @@
 
     artgenre-predict --checkpoint outputs/.../checkpoints/best.pt painting.jpg more/ -k 3
     artgenre-predict --checkpoint best.pt --json folder/ > predictions.json
+    artgenre-predict -c export/best.onnx painting.jpg      # a model written by artgenre-export
 
 Folders are searched recursively for image files (.jpg, .png, .webp, ... in any case). Images
 are decoded and transformed as the training's validation images are. A file that cannot
@@ -25,6 +26,7 @@ from torch.utils.data import default_collate
 from artgenre import launch
 from artgenre.rundir import checkpoint
 from artgenre.errors import ConfigError, DataError
+from artgenre.evaluation.exported import is_exported, load_exported
 from artgenre.evaluation.images import expand_inputs, folder_datasets
 from artgenre.evaluation.restore import WEIGHTS, input_for, model_from_checkpoint, training_config
 from artgenre.training.divergence import finite_json
@@ -52,15 +54,19 @@ def predict(
     if k < 1:
         raise ConfigError(f"-k {k}: must be 1 or more")
     dev = resolve_device(device, setting="--device")
-    state = checkpoint.load(checkpoint_path)
-    cfg = training_config(state)
-    model = model_from_checkpoint(state, cfg, dev, weights)
-    classes = list(state["classes"])
+    if is_exported(checkpoint_path):  # an ONNX or TorchScript file with its preprocessing .json beside it
+        exported = load_exported(checkpoint_path, dev)
+        model, cfg, classes, to_input = exported, exported.config, exported.classes, exported.to_input
+    else:
+        state = checkpoint.load(checkpoint_path)
+        cfg = training_config(state)
+        model = model_from_checkpoint(state, cfg, dev, weights)
+        classes, to_input = list(state["classes"]), None
     k = min(k, len(classes))
 
     results = [Result(path, error=error) for path, error in expand_inputs(inputs)]
     datasets = folder_datasets(cfg, [r.path for r in results if not r.error])
-    to_input = input_for(model, cfg, dev)
+    to_input = to_input or input_for(model, cfg, dev)
     batch: list[tuple[Result, Any]] = []
     for result in results:
         if result.error:
@@ -105,7 +111,8 @@ def parse_args(argv: Optional[list[str]] = None) -> argparse.Namespace:
                                 description="Top-k genres of paintings according to a trained checkpoint.")
     p.add_argument("inputs", nargs="+", metavar="IMAGE_OR_FOLDER", help="image files or folders (searched recursively)")
     p.add_argument("--checkpoint", "-c", required=True,
-                   help="a training checkpoint, e.g. <run dir>/checkpoints/best.pt")
+                   help="a training checkpoint, e.g. <run dir>/checkpoints/best.pt, or a model written "
+                        "by artgenre-export (.onnx, .torchscript.pt, with its .json beside it)")
     p.add_argument("-k", type=int, default=3, help="how many classes to show per image (default: 3)")
     p.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="default: cuda if available")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")

@@ -1,3 +1,4 @@
 """Every file a run directory holds, its path, writer and reader together: checkpoints
 (checkpoint), metrics.csv and val_acc_per_class.csv (metrics), split.csv (split),
-confusion.csv (confusion), TensorBoard scalars (tensorboard), and reading runs back (runs)."""
+confusion.csv (confusion), TensorBoard scalars (tensorboard), the tracker runs a run logs to
+(trackers), and reading runs back (runs)."""

@@ -11,18 +11,18 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from artgenre.loggers import Loggers, RunContext, open_loggers, require_loggers
 from artgenre.models import model_summary
 from artgenre.rundir import checkpoint
 from artgenre.rundir.best import repair_best
 from artgenre.rundir.lock import run_folder_locked
-from artgenre.rundir.metrics import COLUMNS, MetricsCSV, PerClassCSV, table_header, table_row
+from artgenre.rundir.metrics import COLUMNS, table_header
 from artgenre.rundir.split import write_split_csv
-from artgenre.rundir.tensorboard import TensorBoardLog, require_tensorboard
 from artgenre.runtime import distributed, preemption
 from artgenre.runtime.cpu_memory import keep_freed_memory
 from artgenre.runtime.device import resolve_device, seed_everything
@@ -41,9 +41,7 @@ class RunFiles:
     """The files rank 0 writes into the run directory as the run goes."""
 
     run_dir: Path
-    metrics: MetricsCSV
-    per_class: PerClassCSV
-    tensorboard: Optional[TensorBoardLog] = None
+    loggers: Loggers  # logger=[csv,...]: metrics.csv and the chosen trackers (none on ranks > 0)
 
 
 def start_process(cfg: DictConfig, run_dir: Path) -> tuple[distributed.DistInfo, torch.device]:
@@ -52,8 +50,7 @@ def start_process(cfg: DictConfig, run_dir: Path) -> tuple[distributed.DistInfo,
     device = resolve_device(cfg.trainer.device, info.local_rank)
     if device.type == "cpu":
         keep_freed_memory()  # every step's large blocks are reused instead of page-faulted anew
-    if cfg.trainer.tensorboard:
-        require_tensorboard()  # before any work, on every rank
+    require_loggers(cfg)  # a chosen logger's missing package: before any work, on every rank
     if cfg.trainer.deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
     if info.is_main:
@@ -62,16 +59,14 @@ def start_process(cfg: DictConfig, run_dir: Path) -> tuple[distributed.DistInfo,
 
 
 def open_run_files(cfg: DictConfig, t: Training, progress: Progress, run_dir: Path) -> RunFiles:
-    """split.csv, and metrics files that continue a resumed run's rows (nothing repeated)."""
-    files = RunFiles(run_dir, MetricsCSV(run_dir / "metrics.csv", COLUMNS + t.recipes.columns),
-                     PerClassCSV(run_dir / "val_acc_per_class.csv", t.data.classes))
+    """split.csv, and the loggers: metrics files that continue a resumed run's rows (nothing
+    repeated, the recipes' columns included), trackers that continue its tracker runs."""
+    files = RunFiles(run_dir, open_loggers(cfg, t.info.is_main))
     if t.info.is_main:
         write_split_csv(run_dir / "split.csv", t.image_set.records, t.split, t.image_set.fold)
-        files.metrics.rewrite(progress.history)
-        files.per_class.start(progress.done_epochs)
-        if cfg.trainer.tensorboard:
-            files.tensorboard = TensorBoardLog(run_dir / "tensorboard", first_step=progress.done_epochs
-                                               * t.steps_per_epoch, flush_every=cfg.trainer.log_every)
+        files.loggers.start(RunContext(run_dir, OmegaConf.to_container(cfg, resolve=True), list(t.data.classes),
+                                       t.steps_per_epoch, cfg.trainer.log_every, progress.done_epochs,
+                                       progress.history, columns=COLUMNS + t.recipes.columns))
     return files
 
 
@@ -93,8 +88,8 @@ def step_context(cfg: DictConfig, t: Training, files: RunFiles) -> StepContext:
         class_weight=class_weight(cfg, t.data, t.device), accum_steps=cfg.trainer.accum_steps,
         log_every=cfg.trainer.log_every, no_sync=t.no_sync, params=list(t.model.parameters()),
     )
-    if files.tensorboard:
-        ctx.on_step = files.tensorboard.log_step
+    if files.loggers.wants_steps:
+        ctx.on_step = files.loggers.log_step
     ctx.recipe = t.recipes.batch
     ctx.on_update = t.recipes.ema.update if t.recipes.ema is not None else None
     return ctx
@@ -107,8 +102,7 @@ def run_epoch(cfg: DictConfig, t: Training, ctx: StepContext, epoch: int, files:
     t.data.train_sampler.set_epoch(epoch)
     lr = t.optimizer.param_groups[0]["lr"]
     tic = time.perf_counter()
-    if files.tensorboard:
-        files.tensorboard.start_epoch(epoch, t.steps_per_epoch)
+    files.loggers.start_epoch(epoch)
     progress = t.info.is_main and cfg.trainer.progress
     train = train_one_epoch(t.train_model, t.data.train, t.optimizer, ctx, t.data.train_sampler.num_real,
                             progress, desc=f"epoch {epoch + 1}/{cfg.trainer.epochs}")
@@ -160,11 +154,7 @@ def save_epoch(cfg: DictConfig, t: Training, progress: Progress, row: dict[str, 
         checkpoint.crash_point("after_best_save", row["epoch"])
     checkpoint.atomic_save(state, files.run_dir / "checkpoints" / "last.pt")
     checkpoint.crash_point("after_last_save", row["epoch"])
-    files.metrics.append(row)
-    files.per_class.append(row["epoch"], per_class)
-    log.info(table_row(row))
-    if files.tensorboard:
-        files.tensorboard.log_epoch(row)
+    files.loggers.log_epoch(row, dict(zip(t.data.classes, per_class)))
 
 
 def run_epochs(cfg: DictConfig, t: Training, progress: Progress, files: RunFiles) -> None:
@@ -172,6 +162,7 @@ def run_epochs(cfg: DictConfig, t: Training, progress: Progress, files: RunFiles
     ctx = step_context(cfg, t, files)
     if t.info.is_main:
         log.info(table_header())
+    finished = False
     try:
         for epoch in range(progress.done_epochs, cfg.trainer.epochs):
             if t.recipes.early_stop(progress.history, files.run_dir, t.info.is_main):
@@ -181,9 +172,10 @@ def run_epochs(cfg: DictConfig, t: Training, progress: Progress, files: RunFiles
             save_epoch(cfg, t, progress, row, files)
             if epoch + 1 < cfg.trainer.epochs and ctx.stop.now():
                 raise preemption.StopRequested()  # last.pt already holds this epoch
-    finally:  # a stopped run keeps the steps it logged
-        if files.tensorboard:
-            files.tensorboard.close()
+        finished = True
+        files.loggers.log_artifacts()
+    finally:  # a stopped run keeps the steps it logged; its tracker runs are continued on resume
+        files.loggers.close(finished)
 
 
 def fit(cfg: DictConfig, run_dir: Path) -> float:
@@ -210,6 +202,7 @@ def fit_locked(cfg: DictConfig, run_dir: Path, info: distributed.DistInfo, devic
     if progress.done_epochs >= cfg.trainer.epochs:
         if info.is_main:
             log.info(f"nothing to do: {progress.done_epochs} of {cfg.trainer.epochs} epochs already finished")
+        files.loggers.close(True)
         return progress.best_acc
     run_epochs(cfg, t, progress, files)
     if info.is_main:
