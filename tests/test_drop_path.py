@@ -199,7 +199,7 @@ def test_config_old_key_drop_path_rate_is_refused(name: str) -> None:
 def test_checkpoints_from_before_the_rename_load_with_the_new_name(tmp_path: Path) -> None:
     from artgenre.rundir import checkpoint
 
-    state = {"format": checkpoint.FORMAT_VERSION,
+    state = {"format": checkpoint.FORMAT_VERSION, "epoch": 1, "model": {}, "classes": ["a", "b"],
              "config": {"model": {"name": "vit_scratch", "drop_path_rate": 0.1}, "trainer": {"precision": "fp32"}}}
     checkpoint.atomic_save(state, tmp_path / "old.pt")
     config = checkpoint.load(tmp_path / "old.pt")["config"]
