@@ -13,7 +13,7 @@ _TEXT = dict(encoding="utf-8", errors="surrogateescape")  # a folder name that i
 
 def write_split_csv(path: Path, records: Sequence[Any], split: list[str]) -> None:
     with path.open("w", newline="", **_TEXT) as f:
-        w = csv.writer(f)
+        w = csv.writer(f, lineterminator="\n")
         w.writerow(SPLIT_COLUMNS)
         for r, s in zip(records, split):
             w.writerow([r.path, r.artist, r.label, r.class_name, s])

@@ -70,12 +70,17 @@ def open_run_files(cfg: DictConfig, t: Training, progress: Progress, run_dir: Pa
     return files
 
 
+def compile_note(cfg: DictConfig) -> str:
+    # compiling happens at the first step, after this summary: a failure is logged then, as a warning
+    return " | torch.compile requested (falls back to eager with a warning if it fails)" if cfg.trainer.compile else ""
+
+
 def describe(cfg: DictConfig, t: Training, run_dir: Path) -> str:
     k, bs = cfg.trainer.accum_steps, cfg.trainer.batch_size
     accumulated = "" if k == 1 else f" x {k} accumulated (effective batch {bs * k * t.info.world_size})"
     return (f"{model_summary(t.model, cfg.model.name, cfg.data.image_size)} | {len(t.data.classes)} classes | "
             f"device {t.device} x {t.info.world_size} process(es), batch {bs} per process{accumulated} | "
-            f"precision {t.numerics.name}{' | compiled' if cfg.trainer.compile else ''} | "
+            f"precision {t.numerics.name}{compile_note(cfg)} | "
             f"train {t.data.n_train} / val {t.data.n_val} images | run dir {run_dir}")
 
 
@@ -167,8 +172,8 @@ def run_epochs(cfg: DictConfig, t: Training, progress: Progress, files: RunFiles
 def fit(cfg: DictConfig, run_dir: Path) -> float:
     """Train as configured; return the best validation accuracy (percent)."""
     info, device = start_process(cfg, run_dir)
+    resume = resume_path(cfg, run_dir)  # before any work: trainer.resume=null never replaces an earlier run
     t = set_up(cfg, info, device)
-    resume = resume_path(cfg, run_dir)
     progress = restore(t, cfg, resume) if resume is not None else Progress()
     files = open_run_files(cfg, t, progress, run_dir)
     if info.is_main:
