@@ -382,3 +382,72 @@ def test_report_every_n_epochs_on_a_run_longer_than_ten() -> None:
     assert report_epochs([long, short], 10) == [10, 20]
     assert report_epochs([long], 5) == [5, 10, 15, 20, 25]
     assert study_table([long, short], "val_acc", [10, 20]) == [[10.0, 90.0], [20.0, None]]
+
+
+class _Payload:
+    """Unpickling this touches a file: code that a checkpoint must never run."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_a_checkpoint_is_read_without_running_its_code(tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    torch.save({"epoch": 1, "model": {}, "x": _Payload(marker)}, tmp_path / "evil.pt")
+    with pytest.raises(CheckpointError):
+        checkpoint.load(tmp_path / "evil.pt")
+    assert not marker.exists()
+
+
+def test_the_multinode_port_formula() -> None:
+    """10000 + job id mod 20000: two jobs sharing a node (ids apart by less than 20000) never clash."""
+    import re
+    import subprocess
+
+    text = (REPO / "scripts" / "slurm" / "common.sh").read_text()
+    function = re.search(r"artgenre_port\(\) \{.*?\n\}", text, re.S).group(0)
+    for job, port in (("123457", 13457), ("7", 10007), ("40000", 10000), ("59999", 29999)):
+        out = subprocess.run(["bash", "-c", f"{function}\nartgenre_port"], capture_output=True, text=True,
+                             env={"SLURM_JOB_ID": job, "PATH": os.environ.get("PATH", "")}, timeout=30)
+        assert out.stdout.strip() == str(port), job
+    multinode = (REPO / "scripts" / "slurm" / "train_multinode.sbatch").read_text()
+    assert '--rdzv_endpoint="$head_node:$(artgenre_port)"' in multinode
+
+
+def test_switching_data_source_back_and_forth_decodes_nothing_again(tmp_path: Path) -> None:
+    from trap_archive import make_archive
+    from artgenre.training.data import prepare_manifest
+
+    root = make_archive(tmp_path / "best-artworks")
+    cache = f"data.cache_dir={tmp_path / 'cache'}"
+    images = prepare_manifest(config(f"data.root={root}", "data.artists=all", cache))
+    resized = prepare_manifest(config(f"data.root={root}", "data.artists=all", "data.source=resized", cache))
+    assert images.decoded > 0 and resized.decoded > 0
+    again = prepare_manifest(config(f"data.root={root}", "data.artists=all", cache))
+    back = prepare_manifest(config(f"data.root={root}", "data.artists=all", "data.source=resized", cache))
+    assert (again.decoded, back.decoded) == (0, 0)
+    assert [r.path for r in again.records] == [r.path for r in images.records]
+
+
+@pytest.mark.parametrize("augment, persistent", [("none", True), ("basic", False), ("strong", False)])
+def test_loader_workers_persist_only_without_random_augmentation(augment, persistent, monkeypatch) -> None:
+    from artgenre.training import setup
+
+    class Tiny(torch.utils.data.Dataset):
+        labels = [0, 1, 0, 1]
+
+        def __len__(self) -> int:
+            return 4
+
+        def __getitem__(self, i):
+            return torch.zeros(8, 8, 3, dtype=torch.uint8), self.labels[i]
+
+    monkeypatch.setattr(setup, "open_datasets", lambda *args: (Tiny(), Tiny()))
+    cfg = config(f"data.augment={augment}", "trainer.num_workers=1")
+    image_set = SimpleNamespace(classes=["a", "b"])
+    data = setup.build_loaders(cfg, DistInfo(), image_set, [], (0.5,) * 3, (0.5,) * 3, torch.device("cpu"))
+    assert data.train.loader.persistent_workers is persistent
+    assert data.val.loader.persistent_workers is persistent
