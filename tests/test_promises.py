@@ -321,8 +321,9 @@ def test_a_failure_at_start_reaches_the_run_log(tmp_path: Path, monkeypatch, cap
 
 
 def test_the_summary_does_not_claim_a_compiled_model() -> None:
-    assert "compiled" not in fit.compile_note(config("trainer.compile=true"))
-    assert "falls back" in fit.compile_note(config("trainer.compile=true"))
+    note = fit.compile_note(config("trainer.compile=true"))
+    assert not note.endswith("| compiled") and note != " | compiled"  # what it said before compiling
+    assert "eager, with a warning, if that fails" in note
     assert fit.compile_note(config()) == ""
 
 
@@ -451,3 +452,29 @@ def test_loader_workers_persist_only_without_random_augmentation(augment, persis
     data = setup.build_loaders(cfg, DistInfo(), image_set, [], (0.5,) * 3, (0.5,) * 3, torch.device("cpu"))
     assert data.train.loader.persistent_workers is persistent
     assert data.val.loader.persistent_workers is persistent
+
+
+@pytest.mark.parametrize("size", [224, 256, 384])
+def test_the_readme_says_how_to_fetch_the_vit_weights_every_size_wants(size: int) -> None:
+    from artgenre.models.vit import vit_b16_arch
+
+    readme = (REPO / "README.md").read_text()
+    assert f"timm.create_model('{vit_b16_arch(size)}', pretrained=True)" in readme
+
+
+@pytest.mark.parametrize("gpus, backend", [(1, "gloo"), (2, "cpu:gloo,cuda:nccl")])
+def test_two_ranks_on_a_one_gpu_machine_join_over_gloo_and_claim_no_gpu(gpus, backend, monkeypatch) -> None:
+    import torch.distributed as dist
+    from artgenre.runtime import distributed
+
+    calls: dict[str, object] = {}
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda d: calls.setdefault("device", d))
+    monkeypatch.setattr(dist, "is_initialized", lambda: False)
+    monkeypatch.setattr(dist, "init_process_group", lambda backend, timeout: calls.setdefault("backend", backend))
+    for key, value in {"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1", "LOCAL_WORLD_SIZE": "2"}.items():
+        monkeypatch.setenv(key, value)
+    distributed.init()
+    assert calls["backend"] == backend
+    assert ("device" in calls) == (gpus == 2)

@@ -72,7 +72,9 @@ def open_run_files(cfg: DictConfig, t: Training, progress: Progress, run_dir: Pa
 
 def compile_note(cfg: DictConfig) -> str:
     # compiling happens at the first step, after this summary: a failure is logged then, as a warning
-    return " | torch.compile requested (falls back to eager with a warning if it fails)" if cfg.trainer.compile else ""
+    if not cfg.trainer.compile:
+        return ""
+    return " | torch.compile on (compiled at the first step; eager, with a warning, if that fails)"
 
 
 def describe(cfg: DictConfig, t: Training, run_dir: Path) -> str:
