@@ -11,6 +11,7 @@ text is no longer in the file is reported as ``stale`` so the list is kept up to
     python scripts/mutants.py --fast          # only mutations whose tests start no training
     python scripts/mutants.py --only sched    # the mutations whose name contains "sched"
     python scripts/mutants.py --list
+    python scripts/mutants.py --control       # the same tests on the unchanged source: all must pass
 
 Exit status 1 when a mutation survived or is stale.
 """
@@ -142,11 +143,14 @@ MUTATIONS = [
 ]
 
 
-def run_one(m: Mutation, python: str, timeout: float) -> tuple[str, float, str]:
+def run_one(m: Mutation, python: str, timeout: float, control: bool = False) -> tuple[str, float, str]:
+    """Apply ``m`` to a copy of src/ and run its tests; ``control``: run them on the unchanged copy."""
     source = REPO / "src" / "artgenre" / m.file
     text = source.read_text()
     if text.count(m.old) != 1:
         return "stale", 0.0, f"expected text found {text.count(m.old)} times in {m.file}"
+    if control:
+        m = Mutation(m.name, m.file, m.old, m.old, m.tests, m.slow)
     with tempfile.TemporaryDirectory(prefix="mutant-") as tmp:
         copy = Path(tmp) / "src"
         shutil.copytree(REPO / "src", copy, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
@@ -161,7 +165,7 @@ def run_one(m: Mutation, python: str, timeout: float) -> tuple[str, float, str]:
         seconds = time.monotonic() - tic
         last = (done.stdout.strip().splitlines() or [""])[-1]
         if done.returncode == 0:
-            return "SURVIVED", seconds, last
+            return ("passes" if control else "SURVIVED"), seconds, last
         if done.returncode in (1,):  # tests failed
             return "caught", seconds, last
         return f"error (pytest exit {done.returncode})", seconds, last + done.stderr[-500:]
@@ -172,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--fast", action="store_true", help="skip mutations whose tests train")
     p.add_argument("--only", default="", help="run the mutations whose name contains this text")
     p.add_argument("--list", action="store_true")
+    p.add_argument("--control", action="store_true",
+                   help="run each mutation's tests on the unchanged source: they must pass (else 'caught' means nothing)")
     p.add_argument("--timeout", type=float, default=900)
     args = p.parse_args(argv)
     chosen = [m for m in MUTATIONS if args.only in m.name and not (args.fast and m.slow)]
@@ -182,12 +188,12 @@ def main(argv: list[str] | None = None) -> int:
     print("| mutation | file | result | seconds |\n|---|---|---|---|", flush=True)
     bad = 0
     for m in chosen:
-        result, seconds, detail = run_one(m, sys.executable, args.timeout)
-        bad += not result.startswith("caught")
+        result, seconds, detail = run_one(m, sys.executable, args.timeout, args.control)
+        bad += not result.startswith("passes" if args.control else "caught")
         print(f"| {m.name} | {m.file} | {result} | {seconds:.0f} |", flush=True)
-        if not result.startswith("caught") and detail:
+        if not result.startswith(("passes", "caught")) and detail:
             print(f"|   | | {detail.strip()[:300]} | |", flush=True)
-    print(f"\n{len(chosen) - bad} of {len(chosen)} caught", flush=True)
+    print(f"\n{len(chosen) - bad} of {len(chosen)} {'pass unmutated' if args.control else 'caught'}", flush=True)
     return 1 if bad else 0
 
 

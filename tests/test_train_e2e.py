@@ -151,6 +151,9 @@ def test_missing_data_root_is_one_clear_message(tmp_path: Path) -> None:
     result = run_cli(["data=best_artworks", f"data.root={tmp_path / 'nowhere'}"], cwd=tmp_path)
     assert result.returncode == 2
     assert "data/README.md" in result.stderr and "Traceback" not in result.stderr
+    logs = list((tmp_path / "outputs").glob("*/*/train.log"))
+    assert len(logs) == 1 and "error:" in logs[0].read_text() and "data/README.md" in logs[0].read_text(), \
+        "the run folder says why it is empty"
 
 
 def test_unreadable_image_is_excluded_and_named(synthetic_root: Path, tmp_path: Path) -> None:
