@@ -15,11 +15,20 @@ import pytest
 # fixtures that train (directly or through another fixture) before the test runs
 TRAINING_FIXTURES = {"run_dir", "ddp_run", "sweep", "built", "trained"}
 TRAINING_COMMANDS = ("artgenre.train", "torchrun", "sbatch", "artgenre-train")
+# full-size models that train nothing but compute for long (each 15-70 s on a busy 2-core machine):
+# in the full suite only, so that `-m "not slow"` stays near a minute
+HEAVY = {
+    "tests/test_drop_path.py::test_drop_path_is_stochastic_in_training_and_identity_in_eval[iformer_small]",
+    "tests/test_drop_path.py::test_drop_path_is_stochastic_in_training_and_identity_in_eval[vit_timm]",
+    "tests/test_drop_path.py::test_drop_path_is_stochastic_in_training_and_identity_in_eval[resnet50]",
+    "tests/test_iformer.py::test_drop_path_active_in_train_mode_identity_in_eval",
+    "tests/test_iformer.py::test_checkpoint_resized_for_another_size_gives_run_time_resize_logits",
+}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if TRAINING_FIXTURES & set(getattr(item, "fixturenames", ())):
+        if TRAINING_FIXTURES & set(getattr(item, "fixturenames", ())) or item.nodeid in HEAVY:
             item.add_marker(pytest.mark.slow)
 
 
