@@ -42,6 +42,7 @@ class Mutation:
 
 
 P = "tests/test_promises.py"
+W = "tests/test_walkthrough.py"
 E2E = "tests/test_train_e2e.py"
 MUTATIONS = [
     # engine: exact sums across ranks
@@ -111,7 +112,7 @@ MUTATIONS = [
              (f"{P}::test_resume_null_in_a_folder_with_a_run_refuses_and_keeps_it",)),
     Mutation("checkpoint: torch.load unpickles code", "rundir/checkpoint.py",
              "map_location=\"cpu\", weights_only=True)", "map_location=\"cpu\", weights_only=False)",
-             (f"{P}::test_a_checkpoint_is_read_without_running_its_code",)),
+             (f"{W}::test_a_checkpoint_is_read_without_running_its_code",)),
     # schedules
     Mutation("sched: no warm-up", "training/optim.py",
              "        if t < warmup:\n            return (t + 1) / (warmup + 1)\n", "",
@@ -129,17 +130,17 @@ MUTATIONS = [
     Mutation("metrics: CRLF line ends", "rundir/metrics.py",
              'csv.DictWriter(f, fieldnames=COLUMNS, lineterminator="\\n")\n            writer.writeheader()',
              "csv.DictWriter(f, fieldnames=COLUMNS)\n            writer.writeheader()",
-             (f"{P}::test_every_csv_a_run_writes_ends_lines_with_lf",)),
+             (f"{W}::test_every_csv_a_run_writes_ends_lines_with_lf",)),
     Mutation("report: every-n epochs stop at ten", "evaluation/tables.py",
              "epochs = list(range(every, last + 1, every))", "epochs = list(range(every, min(last, 10) + 1, every))",
-             (f"{P}::test_report_every_n_epochs_on_a_run_longer_than_ten",)),
+             (f"{W}::test_report_every_n_epochs_on_a_run_longer_than_ten",)),
     # start-up
     Mutation("device: two ranks on one GPU accepted", "runtime/device.py",
              "        if procs > gpus:", "        if False:",
-             (f"{P}::test_more_processes_than_gpus_is_one_clear_message",)),
+             (f"{W}::test_more_processes_than_gpus_is_one_clear_message",)),
     Mutation("launch: every rank prints the error", "launch.py",
              "            elif e.rank_local:", "            else:",
-             (f"{P}::test_an_error_every_rank_meets_is_printed_once",)),
+             (f"{W}::test_an_error_every_rank_meets_is_printed_once",)),
 ]
 
 
