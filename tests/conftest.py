@@ -11,6 +11,8 @@ import pytest
 
 from artgenre.data.layouts.synthetic import ensure_synthetic
 
+pytest_plugins = ["slow_guard"]  # `slow` marks every test that trains (tests/slow_guard.py)
+
 REPO = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 

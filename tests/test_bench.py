@@ -31,6 +31,7 @@ def keep_torch_threads():
     torch.set_num_threads(threads)
 
 
+@pytest.mark.slow  # trains (see tests/slow_guard.py)
 def test_tiny_run_writes_consistent_figures(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     out = tmp_path / "out.json"
     bench.main([*TINY, "--json", str(out)])
@@ -81,6 +82,7 @@ def test_tiny_run_writes_consistent_figures(tmp_path: Path, capsys: pytest.Captu
     assert f"{full['ratio_to_ceiling']:.2f}" in printed and f"figures written to {out}" in printed
 
 
+@pytest.mark.slow  # trains (see tests/slow_guard.py)
 def test_gpu_preset_path_runs_on_the_cpu_with_overrides(tmp_path: Path) -> None:
     out = tmp_path / "gpu.json"
     bench.main([*GPU_ON_CPU, "--json", str(out)])

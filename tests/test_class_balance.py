@@ -101,6 +101,7 @@ def test_per_class_csv_continues_after_a_resume(tmp_path: Path) -> None:
     assert path.read_text().splitlines() == ["epoch,a,b", "1,50.0000,100.0000", "2,50.0000,100.0000"]
 
 
+@pytest.mark.slow  # trains (see tests/slow_guard.py)
 def test_two_ranks_balanced_sampler_on_the_pixel_cache(synthetic_root: Path, tmp_path: Path) -> None:
     """torchrun, 2 processes: rank 0 prepares and builds the cache while rank 1 waits; the balanced
     sampler's epoch is as long as the training set and the metrics count it exactly once."""

@@ -145,6 +145,7 @@ def test_evaluation_is_deterministic_and_crops_unless_squashing() -> None:
     assert squash(image)[:, :, 0].mean() > 0.95, "the study's squash keeps the whole painting"
 
 
+@pytest.mark.slow  # trains (see tests/slow_guard.py)
 def test_training_reads_the_cache_and_skips_excluded_files(prepared, tmp_path: Path) -> None:
     tiny = [a for a in TINY if not a.startswith(("data=", "data.synthetic"))]
     args = [*tiny, "data=best_artworks", f"data.root={prepared.root}", "data.artists=all", "data.cache=true",

@@ -105,6 +105,7 @@ def test_vit_224_weights_resized_for_384(tmp_path: Path) -> None:
         assert torch.allclose(at_384(images), at_224(images), atol=1e-5)
 
 
+@pytest.mark.slow  # builds iFormer-S twice at 224 and 256 px
 def test_iformer_224_weights_resized_for_256(tmp_path: Path) -> None:
     at_224 = build_model("iformer_small", 10, 224).eval()
     path = save(at_224.state_dict(), tmp_path / "iformer_small.pth")

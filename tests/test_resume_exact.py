@@ -60,10 +60,11 @@ def stop_after_two_epochs(proc: subprocess.Popen, run_dir: Path, sig: signal.Sig
 
 @pytest.mark.slow
 @pytest.mark.parametrize("nproc, extra", [
-    (1, []),
+    # a cosine schedule with warm-up, per step and per epoch: a restarted schedule would change every row
+    (1, ["sched=cosine", "sched.warmup_epochs=3", "sched.min_lr=1e-5"]),
     # a loader worker per rank (torchrun's SIGTERM reaches it too); the ranks' stop check every
     # 2 of an epoch's 3 steps, so that they agree to stop mid-epoch
-    (2, ["trainer.num_workers=1", "trainer.stop_check_every=2"]),
+    (2, ["trainer.num_workers=1", "trainer.stop_check_every=2", "sched=cosine", "sched.interval=epoch"]),
     (1, ["trainer.num_workers=1", "data.augment=basic"]),  # random augmentation in loader workers
 ], ids=["1proc", "2proc-workers", "augment-in-workers"])
 def test_stopped_and_resumed_run_equals_the_uninterrupted_one(

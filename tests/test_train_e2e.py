@@ -25,6 +25,10 @@ from conftest import TINY, run_cli
 
 pytestmark = pytest.mark.slow
 
+# The 2-process run: batches of 4 and 21 validation images (odd), so each rank validates several
+# batches and its last one is short (11 = 4 + 4 + 3 and 10 = 4 + 4 + 2).
+DDP = [*TINY, "trainer.batch_size=4", "data.val_fraction=0.2"]
+
 
 def read_rows(path: Path) -> list[dict[str, str]]:
     with path.open() as f:
@@ -40,7 +44,7 @@ def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
 def ddp_run(synthetic_root: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-process torchrun (gloo, CPU) of 3 epochs; the run directory it wrote."""
     work = tmp_path_factory.mktemp("ddp")
-    ok(run_cli([*TINY, f"data.root={synthetic_root}", "trainer.epochs=3", "hydra.run.dir=run"], cwd=work, nproc=2))
+    ok(run_cli([*DDP, f"data.root={synthetic_root}", "trainer.epochs=3", "hydra.run.dir=run"], cwd=work, nproc=2))
     return work / "run"
 
 
@@ -67,6 +71,7 @@ def test_ddp_run_writes_metrics_split_and_checkpoints(ddp_run: Path) -> None:
     assert {int(r["n_val"]) for r in rows} == {n_val}, "every validation image evaluated exactly once"
     assert {int(r["n_train"]) for r in rows} == {n_train}
     assert len({r["label"] for r in split if r["split"] == "val"}) == 10
+    assert n_val % 2 == 1 and n_val // 2 > 2 * 4, "several validation batches per rank, a short last one"
     for r in rows:
         assert 0 <= float(r["val_acc"]) <= 100 and float(r["train_loss"]) > 0 and float(r["epoch_time_s"]) > 0
         # exact counts: the accuracy is a whole number of images out of n_val
@@ -127,7 +132,7 @@ def test_lagging_metrics_file_is_rebuilt_from_the_checkpoint(ddp_run: Path, tmp_
         w.writeheader()
         w.writerows(rows[:1])
     cfg = OmegaConf.load(run / ".hydra" / "config.yaml")
-    result = ok(run_cli([*TINY, f"data.root={cfg.data.root}", "trainer.epochs=3", "hydra.run.dir=run"], cwd=tmp_path))
+    result = ok(run_cli([*DDP, f"data.root={cfg.data.root}", "trainer.epochs=3", "hydra.run.dir=run"], cwd=tmp_path))
     assert "nothing to do" in result.stdout + result.stderr
     assert [r["val_acc"] for r in read_rows(run / "metrics.csv")] == [r["val_acc"] for r in rows]
 
@@ -137,7 +142,7 @@ def test_resume_refuses_an_incompatible_checkpoint(ddp_run: Path, tmp_path: Path
 
     shutil.copytree(ddp_run, tmp_path / "run")
     cfg = OmegaConf.load(tmp_path / "run" / ".hydra" / "config.yaml")
-    result = run_cli([*TINY, f"data.root={cfg.data.root}", "model.depth=2", "hydra.run.dir=run"], cwd=tmp_path)
+    result = run_cli([*DDP, f"data.root={cfg.data.root}", "model.depth=2", "hydra.run.dir=run"], cwd=tmp_path)
     assert result.returncode == 2
     assert "cannot resume" in result.stderr and "model" in result.stderr and "Traceback" not in result.stderr
 
@@ -146,6 +151,9 @@ def test_missing_data_root_is_one_clear_message(tmp_path: Path) -> None:
     result = run_cli(["data=best_artworks", f"data.root={tmp_path / 'nowhere'}"], cwd=tmp_path)
     assert result.returncode == 2
     assert "data/README.md" in result.stderr and "Traceback" not in result.stderr
+    logs = list((tmp_path / "outputs").glob("*/*/train.log"))
+    assert len(logs) == 1 and "error:" in logs[0].read_text() and "data/README.md" in logs[0].read_text(), \
+        "the run folder says why it is empty"
 
 
 def test_unreadable_image_is_excluded_and_named(synthetic_root: Path, tmp_path: Path) -> None:

@@ -108,6 +108,7 @@ def test_accumulation_uses_no_sync_for_all_but_the_last_micro_batch_of_a_group()
 
 
 # ------------------------------------------------------------------ precision
+@pytest.mark.slow  # trains in process for several epochs (bf16 runs 4-17x slower on CPUs without bf16 units)
 @pytest.mark.parametrize("name", ["bf16", "16"])
 def test_mixed_precision_on_the_cpu_learns_and_stays_close_to_float32(name: str) -> None:
     x, y = data(32)

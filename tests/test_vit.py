@@ -14,6 +14,7 @@ import torch
 from artgenre.models import build_model
 
 
+@pytest.mark.slow  # two full ViT-B/16 models and forward passes, at 224 and 384 px
 @pytest.mark.parametrize("arch,size,batch", [("vit_base_patch16_224", 224, 2), ("vit_base_patch16_384", 384, 1)])
 def test_vit_scratch_loads_timm_vit_b16_strictly_and_gives_its_logits(arch: str, size: int, batch: int) -> None:
     torch.manual_seed(0)

@@ -4,6 +4,10 @@
 class ArtgenreError(Exception):
     """A failure whose message tells the user what to do."""
 
+    # False: every rank meets the same failure (config, checkpoint, weights, the manifest rank 0
+    # prepared for all), so rank 0 alone says it. True: it may hit one rank only (its shard's files).
+    rank_local = False
+
 
 class ConfigError(ArtgenreError, ValueError):
     """The composed configuration is invalid."""
@@ -11,6 +15,12 @@ class ConfigError(ArtgenreError, ValueError):
 
 class DataError(ArtgenreError):
     """The data set is missing, empty or unreadable."""
+
+
+class ReadError(DataError):
+    """An image or cache file of this rank's shard cannot be read: only this rank may see it."""
+
+    rank_local = True
 
 
 class CheckpointError(ArtgenreError):

@@ -9,6 +9,7 @@ neither save Hydra's config files nor configure its log file; only rank 0 writes
 from __future__ import annotations
 
 import datetime
+import logging
 import os
 import sys
 from typing import Callable
@@ -17,7 +18,7 @@ from omegaconf import OmegaConf
 
 from artgenre.runtime import distributed
 from artgenre.runtime import preemption
-from artgenre.errors import ArtgenreError, ConfigError
+from artgenre.errors import ArtgenreError
 
 STAMP_ENV = "ARTGENRE_RUN_STAMP"
 
@@ -69,6 +70,14 @@ def hydra_exit_codes(hydra_app: Callable[[], object]) -> None:
         raise
 
 
+def to_log_files(message: str) -> None:
+    """Append ``message`` to the log files (the run's train.log), not the console, which has it already."""
+    record = logging.LogRecord("artgenre", logging.ERROR, __file__, 0, message, None, None)
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, logging.FileHandler):
+            handler.handle(record)
+
+
 def guarded(fn: Callable[[], object]) -> Callable[[], object]:
     """Run ``fn``; an ArtgenreError ends the process with its message alone (rank 0 prints).
 
@@ -87,11 +96,12 @@ def guarded(fn: Callable[[], object]) -> Callable[[], object]:
             sys.exit(preemption.EXIT_CODE)
         except ArtgenreError as e:
             info = distributed.env_info()
-            # a config error is the same on every rank: say it once; anything else may have hit
-            # one rank only (its shard, its node's disk), and then only that rank can say it
+            # most errors are the same on every rank: rank 0 says it once. An unreadable file of
+            # one rank's shard (rank_local) may hit that rank only, and then only that rank can say it
             if info.is_main:
                 print(f"error: {user_message(e)}", file=sys.stderr, flush=True)
-            elif not isinstance(e, ConfigError) and not getattr(e, "same_on_every_rank", False):
+                to_log_files(f"error: {user_message(e)}")  # a run that fails at start says why in train.log
+            elif e.rank_local:
                 print(f"error (rank {info.rank}): {user_message(e)}", file=sys.stderr, flush=True)
             sys.exit(USER_ERROR)
 

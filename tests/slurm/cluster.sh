@@ -31,7 +31,7 @@ stop_pidfile() {
   [ -s "$file" ] || return 0
   pid=$(cat "$file")
   kill "$pid" 2>/dev/null || return 0
-  for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
+  for _ in $(seq $((50 * ${ARTGENRE_TEST_TIME_SCALE:-1}))); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.1; done
   kill -KILL "$pid" 2>/dev/null || true
 }
 
@@ -106,8 +106,8 @@ EOF
     for i in $(seq "$nodes"); do slurmd -f "$SLURM_CONF" -N "artgenre-n$i"; done
   fi
 
-  local state=""
-  for _ in $(seq 150); do
+  local state=""  # 30 s on an idle machine, times the tests' ARTGENRE_TEST_TIME_SCALE
+  for _ in $(seq $((150 * ${ARTGENRE_TEST_TIME_SCALE:-1}))); do
     state=$(sinfo -h -n "$names" -o %t 2>/dev/null | sort -u | tr '\n' ' ' || true)
     if [ "$state" = "idle " ]; then echo "SLURM_CONF=$SLURM_CONF"; return 0; fi
     sleep 0.2

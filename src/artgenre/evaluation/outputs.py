@@ -26,7 +26,7 @@ def write_outputs(out: Path, result: dict[str, Any], p: Predictions, classes: li
     summary = {**meta, **{k: v for k, v in result.items() if k not in ("per_class", "confusion")}, "classes": classes}
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     with (out / "per_class.csv").open("w", newline="") as f:
-        w = csv.writer(f)
+        w = csv.writer(f, lineterminator="\n")
         w.writerow(["class", "support", "precision", "recall", "f1"])
         for row in result["per_class"]:
             w.writerow([row["class"], row["support"], _fmt(row["precision"]), _fmt(row["recall"]), _fmt(row["f1"])])
@@ -35,7 +35,7 @@ def write_outputs(out: Path, result: dict[str, Any], p: Predictions, classes: li
                    title=f"{meta.get('model', '')} {meta['split']}: top-1 {result['top1']:.2f}%")
     probs = softmax(p.logits) if len(p.labels) else np.zeros((0, len(classes)))
     with (out / "predictions.csv").open("w", newline="") as f:
-        w = csv.writer(f)
+        w = csv.writer(f, lineterminator="\n")
         w.writerow(["path", "true_class", "predicted_class", "probability", "correct"])
         for i, path in enumerate(p.paths):
             y, y_hat = int(p.labels[i]), int(p.predicted[i])

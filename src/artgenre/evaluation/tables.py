@@ -167,7 +167,7 @@ def markdown_table(header: list[str], rows: list[list[Any]], decimals: list[Opti
 
 def write_csv(path: Path, header: list[str], rows: list[list[Any]]) -> None:
     with path.open("w", newline="") as f:
-        w = csv.writer(f)
+        w = csv.writer(f, lineterminator="\n")
         w.writerow([csv_text(h) for h in header])
         w.writerows([[_csv_cell(v) for v in row] for row in rows])
 

@@ -11,7 +11,7 @@ import numpy as np
 def write_confusion_csv(path: Path, cm: np.ndarray, classes: list[str]) -> None:
     """Rows: true class, columns: predicted class (artgenre-eval writes it, the report reads it)."""
     with path.open("w", newline="") as f:
-        w = csv.writer(f)
+        w = csv.writer(f, lineterminator="\n")
         w.writerow(["true \\ predicted", *classes])
         for name, row in zip(classes, cm.tolist()):
             w.writerow([name, *row])

@@ -34,8 +34,6 @@ STALE_AFTER_S = float(os.environ.get("ARTGENRE_LOCK_STALE_S", 600))
 class RunFolderBusy(ArtgenreError):
     """Another run holds the run folder's lock."""
 
-    same_on_every_rank = True  # every rank raises it from the same all-reduced / broadcast facts: said once
-
 
 def identity() -> dict[str, Any]:
     return {"host": socket.gethostname(), "pid": os.getpid(), "slurm_job_id": os.environ.get("SLURM_JOB_ID"),

@@ -37,7 +37,7 @@ class MetricsCSV:
         """Write the header and ``rows`` (the history a resumed run carries in its checkpoint)."""
         tmp = self.path.with_suffix(".csv.tmp")
         with tmp.open("w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore")
+            writer = csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore", lineterminator="\n")
             writer.writeheader()
             writer.writerows(rows)
             f.flush()
@@ -46,7 +46,7 @@ class MetricsCSV:
 
     def append(self, row: dict[str, Any]) -> None:
         with self.path.open("a", newline="") as f:
-            csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore").writerow(row)
+            csv.DictWriter(f, fieldnames=self.columns, extrasaction="ignore", lineterminator="\n").writerow(row)
             f.flush()
             os.fsync(f.fileno())
 
@@ -72,8 +72,8 @@ class PerClassCSV:
             with self.path.open(newline="", encoding="utf-8") as f:
                 rows = [r for r in list(csv.reader(f))[1:] if r and int(r[0]) <= done_epochs]
         with self.path.open("w", newline="", encoding="utf-8") as f:
-            csv.writer(f).writerows([["epoch", *self.classes], *rows])
+            csv.writer(f, lineterminator="\n").writerows([["epoch", *self.classes], *rows])
 
     def append(self, epoch: int, accs: list[float]) -> None:
         with self.path.open("a", newline="", encoding="utf-8") as f:
-            csv.writer(f).writerow([epoch, *(f"{a:.4f}" for a in accs)])
+            csv.writer(f, lineterminator="\n").writerow([epoch, *(f"{a:.4f}" for a in accs)])

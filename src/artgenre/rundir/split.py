@@ -16,7 +16,7 @@ def write_split_csv(path: Path, records: Sequence[Any], split: list[str],
     """One row per image; ``fold``: its cross-validation fold (data.folds), blank without folds."""
     fold = fold or [None] * len(records)
     with path.open("w", newline="", **_TEXT) as f:
-        w = csv.writer(f)
+        w = csv.writer(f, lineterminator="\n")
         w.writerow(SPLIT_COLUMNS)
         for r, s, k in zip(records, split, fold):
             w.writerow([r.path, r.artist, r.label, r.class_name, "" if k is None else k, s])

@@ -55,7 +55,10 @@ def init() -> DistInfo:
     if not info.distributed or dist.is_initialized():
         return info
     backend = "gloo"
-    if torch.cuda.is_available():
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", "1") or 1)
+    # more processes than GPUs (the demo's 2 CPU ranks on a 1-GPU machine): gloo alone, no GPU is
+    # claimed; a run that asks for CUDA is then refused by runtime.device with one message
+    if torch.cuda.is_available() and local <= torch.cuda.device_count():
         torch.cuda.set_device(info.local_rank % torch.cuda.device_count())
         backend = "cpu:gloo,cuda:nccl"
     dist.init_process_group(backend=backend, timeout=datetime.timedelta(minutes=30))

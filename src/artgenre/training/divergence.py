@@ -23,8 +23,6 @@ MIN_SCALE = 1.0  # float16 loss scale below which the steps are being skipped fo
 class TrainingDiverged(ArtgenreError):
     """The loss became NaN or infinite (or float16 skipped step after step)."""
 
-    same_on_every_rank = True  # every rank raises it from the same all-reduced / broadcast facts: said once
-
 
 def check_epoch(row: Mapping[str, Any], scaler: Optional[torch.amp.GradScaler], lr: float, precision: str) -> None:
     """Raise TrainingDiverged when epoch ``row`` (a metrics row) shows a non-finite loss or a

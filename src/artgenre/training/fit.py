@@ -70,12 +70,19 @@ def open_run_files(cfg: DictConfig, t: Training, progress: Progress, run_dir: Pa
     return files
 
 
+def compile_note(cfg: DictConfig) -> str:
+    # compiling happens at the first step, after this summary: a failure is logged then, as a warning
+    if not cfg.trainer.compile:
+        return ""
+    return " | torch.compile on (compiled at the first step; eager, with a warning, if that fails)"
+
+
 def describe(cfg: DictConfig, t: Training, run_dir: Path) -> str:
     k, bs = cfg.trainer.accum_steps, cfg.trainer.batch_size
     accumulated = "" if k == 1 else f" x {k} accumulated (effective batch {bs * k * t.info.world_size})"
     return (f"{model_summary(t.model, cfg.model.name, cfg.data.image_size)} | {len(t.data.classes)} classes | "
             f"device {t.device} x {t.info.world_size} process(es), batch {bs} per process{accumulated} | "
-            f"precision {t.numerics.name}{' | compiled' if cfg.trainer.compile else ''} | "
+            f"precision {t.numerics.name}{compile_note(cfg)} | "
             f"train {t.data.n_train} / val {t.data.n_val} images | run dir {run_dir}")
 
 
@@ -188,9 +195,9 @@ def fit(cfg: DictConfig, run_dir: Path) -> float:
 
 
 def fit_locked(cfg: DictConfig, run_dir: Path, info: distributed.DistInfo, device: torch.device) -> float:
+    resume = resume_path(cfg, run_dir)  # before any work: trainer.resume=null never replaces an earlier run
     t = set_up(cfg, info, device)
     t.recipes = build_recipes(cfg, t.model, t.data.classes, device)
-    resume = resume_path(cfg, run_dir)
     progress = restore(t, cfg, resume) if resume is not None else Progress()
     if info.is_main and resume is not None:
         repair_best(run_dir / "checkpoints", progress.best_epoch)

@@ -36,9 +36,23 @@ class Progress:
     history: list[dict[str, Any]] = field(default_factory=list)
 
 
+FRESH = (None, "", "none", "null", "false")
+
+
+def earlier_run(run_dir: Path) -> list[str]:
+    """The files of an earlier run in ``run_dir`` that a fresh start would overwrite."""
+    return [name for name in ("checkpoints/last.pt", "metrics.csv") if (run_dir / name).is_file()]
+
+
 def resume_path(cfg: DictConfig, run_dir: Path) -> Optional[Path]:
     setting = cfg.trainer.resume
-    if setting in (None, "", "none", "null", "false"):
+    if setting in FRESH:
+        found = earlier_run(run_dir)
+        if found:  # starting afresh here would replace that run's checkpoints and metrics
+            raise CheckpointError(
+                f"trainer.resume=null but {run_dir} already holds a run ({', '.join(found)}), which a fresh "
+                "start would overwrite. Continue it with trainer.resume=auto, or start afresh in a new "
+                "folder (hydra.run.dir=...), or move the old run away first.")
         return None
     if setting == "auto":
         last = run_dir / "checkpoints" / "last.pt"
@@ -80,8 +94,18 @@ def check_compatible(saved: DictConfig, cfg: DictConfig, path: Path) -> None:
         if old != new:
             raise CheckpointError(
                 f"cannot resume from {path}: it was trained with {key}={old}, this run has {key}={new}. "
-                "Start a new run directory (hydra.run.dir=...) or pass trainer.resume=null to start afresh."
+                "Start a new run directory (hydra.run.dir=...) for this setting."
             )
+
+
+def continue_schedule(scheduler: Any, done_epochs: int, steps_per_epoch: int, interval: str) -> None:
+    """Place ``scheduler`` at the start of epoch ``done_epochs`` (0-based), counted in this run's steps.
+
+    A new process count or batch size changes the steps per epoch: the schedule continues at
+    the same fraction of the training, not at the old step number.
+    """
+    scheduler.last_epoch = done_epochs * (steps_per_epoch if interval == "step" else 1) - 1
+    scheduler.step()
 
 
 def restore(t: Training, cfg: DictConfig, path: Path) -> Progress:
@@ -105,10 +129,7 @@ def restore(t: Training, cfg: DictConfig, path: Path) -> Progress:
     if t.recipes is not None:
         t.recipes.load_state_dict(state)  # the weight average
     done = state["epoch"]
-    # a new process count or batch size changes the steps per epoch: place the schedule at
-    # the start of the epoch being resumed, counted in the new steps
-    t.scheduler.last_epoch = done * (t.steps_per_epoch if cfg.sched.interval == "step" else 1) - 1
-    t.scheduler.step()
+    continue_schedule(t.scheduler, done, t.steps_per_epoch, cfg.sched.interval)
     rngs = state.get("rng", [])
     if len(rngs) == t.info.world_size:
         checkpoint.set_rng_state(rngs[t.info.rank])

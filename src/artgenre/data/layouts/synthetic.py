@@ -183,7 +183,7 @@ def generate(root: str | os.PathLike, **options: Any) -> None:
     # Sorted by name so the two extra artists sit between study artists, as in the archive.
     rows = sorted(artists, key=lambda a: a.name)
     with open(root / "artists.csv", "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
+        writer = csv.writer(f, lineterminator="\n")
         writer.writerow(CSV_COLUMNS)
         for i, a in enumerate(rows):
             bio = (f"Synthetic stand-in for {a.name}, {a.nationality} painter ({a.years}): "

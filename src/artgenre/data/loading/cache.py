@@ -29,7 +29,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from artgenre.errors import DataError
+from artgenre.errors import ReadError
 
 CACHE_VERSION = 1
 RESIZE_MARGIN = 1.15
@@ -117,5 +117,5 @@ class PixelCache:
         try:
             return to_tensor(read_pixels(path))
         except (OSError, ValueError) as e:
-            raise DataError(f"pixel cache file {path} is unreadable ({e}); delete {self.folder} to rebuild it") \
+            raise ReadError(f"pixel cache file {path} is unreadable ({e}); delete {self.folder} to rebuild it") \
                 from None

@@ -15,7 +15,7 @@ from torch.utils.data import Dataset
 from artgenre.data import decode
 from artgenre.data.archive import Archive, open_archive
 from artgenre.data.loading.cache import PixelCache, to_tensor
-from artgenre.errors import DataError
+from artgenre.errors import ReadError
 
 
 class ImageListDataset(Dataset):
@@ -47,7 +47,7 @@ class ImageListDataset(Dataset):
             with self.archive.open(self.paths[i]) as f:
                 image = decode.load_rgb(f, self.min_side, self.max_pixels)
         except (OSError, decode.ImageProblem) as e:
-            raise DataError(f"cannot read image {self.root / self.paths[i]}: {e}") from None
+            raise ReadError(f"cannot read image {self.root / self.paths[i]}: {e}") from None
         return to_tensor(np.array(image))  # a writable copy: torch refuses to share read-only memory
 
     def __getitem__(self, i: int):

@@ -1,5 +1,5 @@
 """The decode check of every candidate file, remembered in ``checks.csv`` by (path, size+mtime):
-a later prepare with another artist selection, label or split decodes nothing again."""
+a later prepare with another artist selection, label, split or ``data.source`` decodes nothing again."""
 
 from __future__ import annotations
 
@@ -84,6 +84,11 @@ def run_checks(
                             _init_checker, (listing.archive, max_pixels), getattr(listing.archive, "chunk", None))
         results.update(zip((c.path for c in todo), done))
     stamps = {c.path: c.stamp for c in listing.candidates}
-    rows = [[p, stamps[p], r.status, r.format, r.width, r.height, r.sha1, r.reason] for p, r in sorted(results.items())]
+    rows = [[p, stamps[p], r.status, r.format, r.width, r.height, r.sha1, r.reason] for p, r in results.items()]
+    # files this listing does not include (the other data.source, another layout) keep their checks,
+    # so switching back and forth decodes nothing again
+    rows += [[p, stamp, r.status, r.format, r.width, r.height, r.sha1, r.reason]
+             for (p, stamp), r in known.items() if p not in stamps]
+    rows.sort(key=lambda row: (row[0], row[1]))
     atomic_write(cache_dir / "checks.csv", csv_text(CHECK_COLUMNS, rows))
     return results, len(todo)
