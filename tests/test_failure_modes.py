@@ -359,6 +359,7 @@ def test_prepare_excludes_bad_symlinks_and_huge_zip_members_with_reasons(tmp_pat
     assert "GiB uncompressed" in result.stdout + result.stderr
 
 
+@pytest.mark.slow  # starts the command line (its config fails before any training)
 @pytest.mark.parametrize("command, args", [("artgenre.train", ["model=no_such_model"]),
                                            ("artgenre.train", ["trainer.epochs=[1"]),
                                            ("artgenre.prepare", ["data=no_such_set"])])

@@ -108,7 +108,7 @@ def tiny_training(cfg, steps_per_epoch: int, world_size: int, rank: int = 0) -> 
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr)
     sched = build_scheduler(opt, cfg.sched, cfg.trainer.epochs, steps_per_epoch)
     return SimpleNamespace(model=model, optimizer=opt, scheduler=sched,
-                           scaler=None, steps_per_epoch=steps_per_epoch, split_id="split-1",
+                           scaler=None, recipes=None, steps_per_epoch=steps_per_epoch, split_id="split-1",
                            info=DistInfo(rank, world_size, rank))
 
 
@@ -232,7 +232,8 @@ def test_step_context_takes_the_configured_label_smoothing() -> None:
     t = SimpleNamespace(device=torch.device("cpu"), numerics=SimpleNamespace(autocast_factory=None), scaler=None,
                         scheduler="the scheduler", info=DistInfo(), no_sync=None, model=nn.Linear(2, 2),
                         data=SimpleNamespace(train_labels=[0, 1], classes=["a", "b"]))
-    ctx = fit.step_context(cfg, t, fit.RunFiles(Path("."), None, None))
+    t.recipes = SimpleNamespace(batch=None, ema=None)  # no mixing, no weight average
+    ctx = fit.step_context(cfg, t, fit.RunFiles(Path("."), SimpleNamespace(wants_steps=False)))
     assert ctx.label_smoothing == 0.15 and ctx.step_scheduler == "the scheduler"
 
 
