@@ -16,7 +16,6 @@ as in metrics.csv; probabilities in predictions.csv are fractions.
 from __future__ import annotations
 
 import logging
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -128,15 +127,7 @@ def run(args: EvalConfig) -> dict[str, Any]:
 
 
 def main(argv: Optional[list[str]] = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    if any(a in ("-h", "--help") for a in argv):
-        print(USAGE)
-        return
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        launch.guarded(lambda: run(parse_args(argv)))()
-    finally:
-        distributed.shutdown()
+    launch.key_value_command(argv, USAGE, lambda args: run(parse_args(args)))
 
 
 if __name__ == "__main__":

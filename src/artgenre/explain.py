@@ -13,6 +13,7 @@ is the model family's (see docs/explain.md); ``method=`` picks another of the gr
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,11 +110,7 @@ def run(args: ExplainConfig, images: list[str]) -> list[dict[str, Any]]:
 
 
 def main(argv: Optional[list[str]] = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    if any(a in ("-h", "--help") for a in argv):
-        print(USAGE)
-        return
-    entries = launch.guarded(lambda: run(*parse_args(argv)))()
+    entries = launch.key_value_command(argv, USAGE, lambda args: run(*parse_args(args)), logging.WARNING)
     failed = [e for e in entries or [] if "error" in e]
     if failed:
         print(f"{len(failed)} of {len(entries)} input(s) failed", file=sys.stderr)

@@ -12,7 +12,6 @@ See docs/export.md (opset, what does not export).
 from __future__ import annotations
 
 import logging
-import sys
 from dataclasses import dataclass
 from typing import Optional
 
@@ -63,12 +62,7 @@ def run(args: ExportConfig) -> dict:
 
 
 def main(argv: Optional[list[str]] = None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    if any(a in ("-h", "--help") for a in argv):
-        print(USAGE)
-        return
-    logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    launch.guarded(lambda: run(parse_args(argv)))()
+    launch.key_value_command(argv, USAGE, lambda args: run(parse_args(args)), logging.WARNING)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import datetime
 import logging
 import os
 import sys
-from typing import Callable
+from typing import Callable, Optional
 
 from omegaconf import OmegaConf
 
@@ -106,3 +106,19 @@ def guarded(fn: Callable[[], object]) -> Callable[[], object]:
             sys.exit(USER_ERROR)
 
     return wrapper
+
+
+def key_value_command(argv: Optional[list[str]], usage: str, body: Callable[[list[str]], object],
+                      level: int = logging.INFO) -> object:
+    """The main() of a ``key=value`` command line (eval, explain, export): ``-h`` prints ``usage``;
+    otherwise ``body(argv)`` runs guarded (one message per user error), and the process group, if
+    torchrun started one, is shut down whatever happens. Returns what ``body`` returned."""
+    argv = sys.argv[1:] if argv is None else argv
+    if any(a in ("-h", "--help") for a in argv):
+        print(usage)
+        return None
+    logging.basicConfig(level=level, format="%(message)s")
+    try:
+        return guarded(lambda: body(argv))()
+    finally:
+        distributed.shutdown()
