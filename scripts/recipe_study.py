@@ -12,7 +12,7 @@ optimizer, schedule, epochs, batch). The synthetic images themselves are the sam
 (data.synthetic_seed).
 
     python scripts/recipe_study.py                         # the full study (see docs/recipes.md)
-    python scripts/recipe_study.py --epochs 6 --seeds 0 1 --scale 0.1  # the reduced one
+    python scripts/recipe_study.py --epochs 6 --seeds 0 1 --scale 0.1  # a quicker, smaller one
 Runs already finished are reused (the study can be stopped and restarted); the results
 are written to OUT/results.csv and OUT/table.md.
 """

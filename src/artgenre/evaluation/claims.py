@@ -10,7 +10,7 @@ images are the union of its runs' ``val_predictions.csv`` (the best epoch of eac
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -96,10 +96,17 @@ def _label(groups: list[Group]) -> None:
         if len(same) < 2:
             continue
         keys = sorted({k for g in same for k in g.setting} - {"model.name"})
-        differ = [k for k in keys if len({json.dumps(g.setting.get(k), default=str) for g in same}) > 1]
+        value = {(id(g), k): json.dumps(g.setting.get(k), default=str) for g in same for k in keys}
+        differ = [k for k in keys if len({value[id(g), k] for g in same}) > 1]
+        # each group by what sets it apart from the most common value of every differing key (a
+        # baseline then reads "common settings"); spelled out in full where that is still ambiguous
+        common = {k: Counter(value[id(g), k] for g in same).most_common(1)[0][0] for k in differ}
+        labels = {id(g): [k for k in differ if value[id(g), k] != common[k]] for g in same}
+        if len({tuple((k, value[id(g), k]) for k in labels[id(g)]) for g in same}) < len(same):
+            labels = {id(g): differ for g in same}
         for g in same:
-            g.label += " (" + ", ".join(f"{k.removeprefix('model.')}={g.setting.get(k)}" for k in differ[:4]) + \
-                (", ..." if len(differ) > 4 else "") + ")"
+            own = ", ".join(f"{k.removeprefix('model.')}={g.setting.get(k)}" for k in labels[id(g)])
+            g.label += f" ({own or 'the common settings'})"
 
 
 def _check_folds(g: Group) -> None:
