@@ -90,15 +90,20 @@ def _chmod_like_umask(path: str) -> None:
     os.chmod(path, 0o666 & ~umask)
 
 
-def atomic_copy(src: Path, dst: Path) -> None:
+def atomic_copy(src: Path, dst: Path, epoch: int = 0) -> None:
+    """Copy ``src`` to a temporary file beside ``dst``, then rename over ``dst`` (as atomic_save does,
+    without serialising the state a second time)."""
     fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", dir=dst.parent)
     os.close(fd)
     try:
         shutil.copyfile(src, tmp)
+        crash_point(f"before_replace_{dst.stem}", epoch)
         _chmod_like_umask(tmp)
         os.replace(tmp, dst)
-    except BaseException:
+    except BaseException as e:
         Path(tmp).unlink(missing_ok=True)
+        if is_disk_full(e):
+            raise disk_full(dst.parent, src.stat().st_size, dst.name) from None
         raise
 
 

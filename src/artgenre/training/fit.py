@@ -156,10 +156,13 @@ def save_epoch(cfg: DictConfig, t: Training, progress: Progress, row: dict[str, 
     }
     # best.pt before last.pt: a kill between the two leaves last.pt at the previous epoch, whose
     # resume repeats this epoch (exactly) and writes best.pt again; never a best.pt that lags last.pt
-    if improved:
-        checkpoint.atomic_save(state, files.run_dir / "checkpoints" / "best.pt")
+    folder = files.run_dir / "checkpoints"
+    if improved:  # serialised once: last.pt is a copy of the file
+        checkpoint.atomic_save(state, folder / "best.pt")
         checkpoint.crash_point("after_best_save", row["epoch"])
-    checkpoint.atomic_save(state, files.run_dir / "checkpoints" / "last.pt")
+        checkpoint.atomic_copy(folder / "best.pt", folder / "last.pt", row["epoch"])
+    else:
+        checkpoint.atomic_save(state, folder / "last.pt")
     checkpoint.crash_point("after_last_save", row["epoch"])
     files.loggers.log_epoch(row, dict(zip(t.data.classes, per_class)))
 
